@@ -1,0 +1,74 @@
+"""Packaging for the managed-credentials provider suite for Alibaba Cloud SDKs."""
+
+from setuptools import find_packages, setup
+
+PACKAGES = find_packages(
+    include=[
+        "common_plugin",
+        "common_plugin.*",
+        "sdk_core_plugin",
+        "sdk_core_plugin.*",
+        "oss_plugin",
+        "oss_plugin.*",
+        "aliyun_sdk_secretsmanager_common_plugin",
+        "aliyun_sdk_secretsmanager_common_plugin.*",
+        "aliyun_sdk_secretsmanager_sdk_core_plugin",
+        "aliyun_sdk_secretsmanager_sdk_core_plugin.*",
+        "aliyun_sdk_secretsmanager_oss_plugin",
+        "aliyun_sdk_secretsmanager_oss_plugin.*",
+    ]
+)
+
+INSTALL_REQUIRES = [
+    "aliyun-python-sdk-core>=2.13.30",
+    "aliyun-python-sdk-kms>=2.14.0",
+    "oss2>=2.16.0",
+    # dkms-transfer pins alibabacloud-dkms-gcs==1.0.2, which pins pyopenssl<23.3 (so cryptography<42)
+    # and protobuf<4; we state the same bounds so the resolver never has to guess.
+    "alibabacloud-dkms-transfer-python>=0.1.3",
+    "alibabacloud-dkms-gcs>=1.0.2",
+    "cryptography>=41,<42",
+    "protobuf>=3.20,<4",
+    "apscheduler>=3.10,<4",
+]
+
+EXTRAS = {
+    "test": [
+        "pytest>=8",
+        "responses>=0.25",
+        "hypothesis>=6.100",
+        "ruff>=0.6",
+        "mypy>=1.10",
+    ],
+    "bench": [],
+}
+
+setup(
+    name="alibabacloud-managed-credentials-providers",
+    version="0.1.0",
+    description="Managed RAM credentials from Secrets Manager for Alibaba Cloud Python SDKs",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=PACKAGES,
+    package_data={
+        "common_plugin": ["py.typed"],
+        "sdk_core_plugin": ["py.typed"],
+        "oss_plugin": ["py.typed"],
+    },
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS,
+    entry_points={
+        "console_scripts": ["managed-credentials = common_plugin.cli:main"],
+        "pytest11": ["managed_credentials = common_plugin.testing.pytest_plugin"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3.10",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "License :: OSI Approved :: Apache Software License",
+        "Typing :: Typed",
+    ],
+)
