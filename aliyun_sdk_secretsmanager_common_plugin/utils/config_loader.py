@@ -1,0 +1,7 @@
+"""Compatibility shim: ``ConfigLoader`` now lives in :mod:`common_plugin.config_loader`."""
+
+from __future__ import annotations
+
+from common_plugin.config_loader import ConfigLoader
+
+__all__ = ["ConfigLoader"]

@@ -1,0 +1,279 @@
+"""The provider configuration: frozen dataclasses, loaded and validated once by :func:`load_config`.
+
+Sources and precedence (highest first):
+
+1. **The properties file** (or the ``Mapping`` passed in code, which counts as the file). With no
+   ``source`` argument the file is the one named by :class:`~common_plugin.config_loader.ConfigLoader`
+   (default ``managed_credentials_providers.properties`` in the current working directory).
+2. **The environment**, for each key the file does not set: by its exact name
+   (``cache_client_dkms_config_info``), then its UPPER_CASE form
+   (``CACHE_CLIENT_DKMS_CONFIG_INFO``). Empty variables count as unset.
+
+A key present in the file hides the environment even when its value is empty. Unknown keys in the
+file are errors (with a "did you mean" hint); the environment is not checked for unknown names.
+When the default file is missing the environment alone may configure the provider; a file named
+explicitly (``load_config("x.properties")``) must exist.
+
+Values are stripped of surrounding whitespace (Java keeps trailing blanks; a trailing space after a
+path is a classic mistake). Relative paths (``clientKeyFile``, ``passwordFromFilePath``,
+``caFilePath``, ``client_key_private_key_path``, ``client_key_password_from_file_path``,
+``kms_ca_file_path``) resolve against the properties file's folder; for a ``Mapping`` and for
+environment values they resolve against ``base_dir`` (default: the current working directory).
+``~`` is expanded.
+
+Everything that can be checked is checked here, once: files exist, JSON parses, client keys open
+with their passwords. Errors are :class:`~common_plugin.exceptions.ConfigError` naming the key, file
+or variable and never a value. Secrets are kept out of every ``repr``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import config_validation as v
+from .config_credentials import GatewayCredentialsConfig, parse_credentials
+from .config_endpoints import DkmsInstanceConfig, KmsRegionConfig, parse_dkms_instances, parse_kms_regions
+from .config_validation import Entry, error
+from .exceptions import ConfigError
+from .properties import read_properties_file
+
+__all__ = [
+    "DEFAULT_CONFIG_NAME",
+    "KNOWN_KEYS",
+    "DkmsInstanceConfig",
+    "GatewayCredentialsConfig",
+    "KmsRegionConfig",
+    "ProviderConfig",
+    "load_config",
+]
+
+DEFAULT_CONFIG_NAME = "managed_credentials_providers.properties"
+DEFAULT_REFRESH_INTERVAL_SECONDS = 6 * 3600.0
+DEFAULT_MIN_REFRESH_INTERVAL_SECONDS = 60.0
+DEFAULT_REQUEST_TIMEOUT_SECONDS = 10.0
+DEFAULT_MAX_FETCH_ATTEMPTS = 4
+
+DKMS_KEY = "cache_client_dkms_config_info"
+REGIONS_KEY = "cache_client_region_id"
+
+KNOWN_KEYS: frozenset[str] = frozenset(
+    {
+        DKMS_KEY,
+        REGIONS_KEY,
+        "credentials_type",
+        "credentials_access_key_id",
+        "credentials_access_secret",
+        "credentials_access_token_id",
+        "credentials_access_token",
+        "credentials_role_arn",
+        "credentials_role_session_name",
+        "credentials_role_name",
+        "client_key_private_key_path",
+        "client_key_password_from_file_path",
+        "client_key_password_from_env_variable",
+        "secret_names",
+        "kms_ca_file_path",
+        "refresh_interval",
+        "min_refresh_interval",
+        "request_timeout",
+        "max_fetch_attempts",
+    }
+)
+
+# Keys of the system we replace that we reject with a pointer to what to use instead.
+_RETIRED_KEYS = {
+    "monitor_period_milliseconds": "use refresh_interval (e.g. '6h') instead",
+    "monitor_customer_milliseconds": "use refresh_interval (e.g. '6h') instead",
+    "client_key_password": "never put the password in the configuration; use "
+    "client_key_password_from_file_path or client_key_password_from_env_variable",
+}
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """The whole validated configuration. Immutable and safe to share between threads.
+
+    Attributes:
+        dkms_instances: DKMS instances, tried in order.
+        kms_regions: shared-gateway regions, tried in order after the DKMS instances.
+        credentials: how to authenticate to the shared gateway; ``None`` when only DKMS is used.
+        secret_names: secrets to fetch at start-up (order kept, duplicates removed).
+        kms_ca_file_path: CA bundle for the shared gateway, ``None`` for the system default.
+        refresh_interval_seconds: proactive refresh period when a secret has no rotation schedule.
+        min_refresh_interval_seconds: floor under any computed refresh period.
+        request_timeout_seconds: timeout of one GetSecretValue call.
+        max_fetch_attempts: attempts of one fetch, in total across instances and regions.
+        source_path: the properties file read, ``None`` when none was.
+    """
+
+    dkms_instances: tuple[DkmsInstanceConfig, ...] = ()
+    kms_regions: tuple[KmsRegionConfig, ...] = ()
+    credentials: GatewayCredentialsConfig | None = None
+    secret_names: tuple[str, ...] = ()
+    kms_ca_file_path: Path | None = None
+    refresh_interval_seconds: float = DEFAULT_REFRESH_INTERVAL_SECONDS
+    min_refresh_interval_seconds: float = DEFAULT_MIN_REFRESH_INTERVAL_SECONDS
+    request_timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS
+    max_fetch_attempts: int = DEFAULT_MAX_FETCH_ATTEMPTS
+    source_path: Path | None = None
+
+
+def load_config(
+    source: str | os.PathLike[str] | Mapping[str, str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    base_dir: str | os.PathLike[str] | None = None,
+) -> ProviderConfig:
+    """Load and validate the configuration (see the module docstring for sources and precedence).
+
+    Args:
+        source: ``None`` for the file named by ``ConfigLoader`` (may be missing when the environment
+            configures everything); a path to a properties file that must exist; or a mapping of
+            properties given in code.
+        environ: the environment to read (default ``os.environ``); also where
+            ``passwordFromEnvVariable`` and ``client_key_password_from_env_variable`` are looked up.
+        base_dir: folder for relative paths of a mapping and of environment values (default: the
+            current working directory). Paths in a file resolve against the file's folder.
+
+    Raises:
+        ConfigError: anything wrong; the message names the key, file or variable and the fix.
+    """
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    loose_base = v.cwd() if base_dir is None else v.resolve_path(os.fspath(base_dir), v.cwd())
+    properties: Mapping[str, str] | None
+    source_path: Path | None = None
+    missing_default: Path | None = None
+    if isinstance(source, Mapping):
+        properties, file_base = source, loose_base
+        origin = "the configuration mapping"
+    else:
+        if source is None:
+            from .config_loader import ConfigLoader  # deferred: config_loader imports this module
+
+            path = v.resolve_path(ConfigLoader.get_config_name(), v.cwd())
+        else:
+            path = v.resolve_path(os.fspath(source), v.cwd())
+        if _is_file(path):
+            properties, source_path, file_base = read_properties_file(path), path, path.parent
+        elif source is None:
+            properties, missing_default, file_base = None, path, loose_base
+        else:
+            raise ConfigError(
+                f"properties file {path} does not exist; fix the path or create the file",
+                path=str(path),
+            )
+        origin = str(path)
+    entries = _gather(properties, origin, file_base, env, loose_base)
+    if properties is None and not entries:
+        raise ConfigError(
+            f"no configuration: properties file {missing_default} does not exist and no "
+            f"configuration environment variable (such as {DKMS_KEY.upper()}) is set; create the "
+            'file, or call ConfigLoader.set_config_name("path/to/file.properties") before creating '
+            "a client, or set the environment variables",
+            path=str(missing_default),
+        )
+    try:
+        return _build(entries, env, source_path)
+    except ConfigError as exc:
+        if missing_default is not None:
+            raise ConfigError(
+                f"{exc} (note: properties file {missing_default} does not exist; only environment "
+                "variables were read)",
+                key=exc.key,
+                path=exc.path,
+            ) from None
+        raise
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _gather(
+    properties: Mapping[str, str] | None,
+    origin: str,
+    file_base: Path,
+    environ: Mapping[str, str],
+    env_base: Path,
+) -> dict[str, Entry]:
+    """Check the file's keys and merge file and environment into one entry per set key."""
+    entries: dict[str, Entry] = {}
+    for key, value in (properties or {}).items():
+        if not isinstance(key, str) or key not in KNOWN_KEYS:
+            name = str(key)
+            hint = _RETIRED_KEYS.get(name.lower())
+            hint = f"; {hint}" if hint else did_you_mean_key(name)
+            raise ConfigError(f"unknown key {name!r} in {origin}{hint}", key=name)
+        if not isinstance(value, str):
+            raise error(f"{key} in {origin}: must be a string, not {type(value).__name__}", key)
+        entries[key] = Entry(key, value.strip(), key, file_base)
+    for key in sorted(KNOWN_KEYS - entries.keys()):
+        found = v.env_lookup(key, environ)
+        if found is not None:
+            name, value = found
+            entries[key] = Entry(key, value.strip(), f"{key} (environment variable {name})", env_base)
+    return entries
+
+
+def did_you_mean_key(name: str) -> str:
+    """The did-you-mean hint for an unknown property key."""
+    return v.did_you_mean(name, sorted(KNOWN_KEYS))
+
+
+def _build(entries: dict[str, Entry], environ: Mapping[str, str], source_path: Path | None) -> ProviderConfig:
+    """Validate the merged entries into a ProviderConfig."""
+    present = {key: entry for key, entry in entries.items() if entry.value}
+    dkms = parse_dkms_instances(present[DKMS_KEY], environ) if DKMS_KEY in present else ()
+    regions = parse_kms_regions(present[REGIONS_KEY]) if REGIONS_KEY in present else ()
+    credentials = parse_credentials(present, environ)
+    if regions and credentials is None:
+        raise error(
+            f"{present[REGIONS_KEY].label} is set but credentials_type is not; the KMS shared gateway "
+            "needs credentials: set credentials_type (ak, sts, ram_role, ecs_ram_role or client_key) "
+            "and its keys",
+            REGIONS_KEY,
+        )
+    if not dkms and not regions:
+        raise ConfigError(
+            f"no KMS endpoint configured: set {DKMS_KEY} (a JSON array of DKMS instances with "
+            f"regionId, endpoint, clientKeyFile and a password source), or set {REGIONS_KEY} (a JSON "
+            'array like [{"regionId": "cn-hangzhou"}]) together with credentials_type',
+            key=DKMS_KEY,
+        )
+    ca_path = None
+    if "kms_ca_file_path" in present:
+        entry = present["kms_ca_file_path"]
+        ca_path = v.existing_file(entry.value, entry.label, entry.key, entry.base_dir, "CA file")
+    refresh = v.parse_seconds(present.get("refresh_interval"), DEFAULT_REFRESH_INTERVAL_SECONDS)
+    minimum = v.parse_seconds(present.get("min_refresh_interval"), DEFAULT_MIN_REFRESH_INTERVAL_SECONDS)
+    if refresh < minimum:
+        raise error("refresh_interval must not be shorter than min_refresh_interval", "refresh_interval")
+    return ProviderConfig(
+        dkms_instances=dkms,
+        kms_regions=regions,
+        credentials=credentials,
+        secret_names=_parse_secret_names(present.get("secret_names")),
+        kms_ca_file_path=ca_path,
+        refresh_interval_seconds=refresh,
+        min_refresh_interval_seconds=minimum,
+        request_timeout_seconds=v.parse_seconds(
+            present.get("request_timeout"), DEFAULT_REQUEST_TIMEOUT_SECONDS
+        ),
+        max_fetch_attempts=v.parse_positive_int(
+            present.get("max_fetch_attempts"), DEFAULT_MAX_FETCH_ATTEMPTS
+        ),
+        source_path=source_path,
+    )
+
+
+def _parse_secret_names(entry: Entry | None) -> tuple[str, ...]:
+    if entry is None:
+        return ()
+    names = (name.strip() for name in entry.value.split(","))
+    return tuple(dict.fromkeys(name for name in names if name))
