@@ -76,6 +76,7 @@ KNOWN_KEYS: frozenset[str] = frozenset(
         "client_key_password_from_env_variable",
         "secret_names",
         "kms_ca_file_path",
+        "sts_endpoint",
         "refresh_interval",
         "min_refresh_interval",
         "request_timeout",
@@ -102,6 +103,8 @@ class ProviderConfig:
         credentials: how to authenticate to the shared gateway; ``None`` when only DKMS is used.
         secret_names: secrets to fetch at start-up (order kept, duplicates removed).
         kms_ca_file_path: CA bundle for the shared gateway, ``None`` for the system default.
+        sts_endpoint: where ``ram_role``/``sts`` credentials send AssumeRole (``host[:port]`` or
+            ``http://host:port``); ``None`` uses the SDK's ``sts.aliyuncs.com``.
         refresh_interval_seconds: proactive refresh period when a secret has no rotation schedule.
         min_refresh_interval_seconds: floor under any computed refresh period.
         request_timeout_seconds: timeout of one GetSecretValue call.
@@ -114,6 +117,7 @@ class ProviderConfig:
     credentials: GatewayCredentialsConfig | None = None
     secret_names: tuple[str, ...] = ()
     kms_ca_file_path: Path | None = None
+    sts_endpoint: str | None = None
     refresh_interval_seconds: float = DEFAULT_REFRESH_INTERVAL_SECONDS
     min_refresh_interval_seconds: float = DEFAULT_MIN_REFRESH_INTERVAL_SECONDS
     request_timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS
@@ -260,6 +264,7 @@ def _build(entries: dict[str, Entry], environ: Mapping[str, str], source_path: P
         credentials=credentials,
         secret_names=_parse_secret_names(present.get("secret_names")),
         kms_ca_file_path=ca_path,
+        sts_endpoint=present["sts_endpoint"].value if "sts_endpoint" in present else None,
         refresh_interval_seconds=refresh,
         min_refresh_interval_seconds=minimum,
         request_timeout_seconds=v.parse_seconds(

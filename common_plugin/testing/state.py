@@ -44,6 +44,8 @@ class AccessKey:
     revoke_at: float | None = None  # after this time the key no longer exists (rotation grace)
     security_token: str | None = field(default=None, repr=False)
     token_expires_at: float | None = None
+    assumed_role_arn: str | None = None  # set for STS keys issued by AssumeRole
+    role_session_name: str | None = None
 
 
 @dataclass
@@ -342,15 +344,25 @@ class CloudState:
                 raise LookupError(f"the current key of secret {name!r} was revoked")
             return key
 
-    def get_secret_value_fields(self, name: str, *, fetch_extended_config: bool = True) -> dict[str, object]:
-        """The GetSecretValue fields for ``name``'s ACSCurrent version, as the KMS gateway names them.
+    def get_secret_value_fields(
+        self,
+        name: str,
+        *,
+        fetch_extended_config: bool = True,
+        version_id: str | None = None,
+        version_stage: str | None = None,
+    ) -> dict[str, object]:
+        """The GetSecretValue fields for one version of ``name``, as the KMS gateway names them.
+
+        The version is ``version_id`` if given, else the newest one holding ``version_stage``
+        (default ``ACSCurrent``).
 
         Raises:
-            KeyError: no such secret (services answer ``Forbidden.ResourceNotFound``).
+            KeyError: no such secret or version (services answer ``Forbidden.ResourceNotFound``).
         """
         with self._lock:
             secret = self._secrets[name]
-            version = secret.current
+            version = self._find_version(secret, version_id, version_stage)
             return {
                 "SecretName": secret.name,
                 "SecretType": secret.secret_type,
@@ -367,6 +379,24 @@ class CloudState:
                 if secret.rotation_interval_seconds
                 else "",
             }
+
+    def _find_version(
+        self, secret: Secret, version_id: str | None, version_stage: str | None
+    ) -> SecretVersion:
+        if not version_id and not version_stage:
+            return secret.current
+        for version in reversed(secret.versions):
+            if version_id and version.version_id != version_id:
+                continue
+            if version_stage and version_stage not in version.stages:
+                continue
+            return version
+        raise KeyError(secret.name)
+
+    def secret_names(self) -> list[str]:
+        """The names of all secrets, sorted."""
+        with self._lock:
+            return sorted(self._secrets)
 
     # ---- counters ----------------------------------------------------------------------------
     def record(self, service: str, action: str, access_key_id: str = "") -> None:

@@ -1,0 +1,91 @@
+"""Build the secret source a :class:`~common_plugin.config.ProviderConfig` describes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import ConfigError
+from .base import SecretSource
+from .dkms import DkmsSource
+from .failover import FailoverSource
+from .gateway import GatewaySource
+
+if TYPE_CHECKING:
+    from ..config import GatewayCredentialsConfig, ProviderConfig
+
+__all__ = ["build_source"]
+
+
+def build_source(config: ProviderConfig) -> SecretSource:
+    """The DKMS instances first, then the gateway regions, behind one :class:`FailoverSource`.
+
+    Raises:
+        ConfigError: nothing to fetch from, or a credential type that cannot be built here.
+    """
+    sources: list[SecretSource] = []
+    timeout = config.request_timeout_seconds
+    for instance in config.dkms_instances:
+        endpoint = instance.endpoint
+        protocol = "https"
+        if endpoint.startswith(("http://", "https://")):
+            protocol, endpoint = endpoint.split("://", 1)
+        sources.append(
+            DkmsSource(
+                region_id=instance.region_id,
+                endpoint=endpoint,
+                client_key_content=instance.client_key_content,
+                password=instance.password,
+                ca_file_path=str(instance.ca_file_path) if instance.ca_file_path else None,
+                ignore_ssl_certs=instance.ignore_ssl_certs,
+                timeout_seconds=timeout,
+                protocol=protocol,
+            )
+        )
+    if config.kms_regions:
+        if config.credentials is None:
+            raise ConfigError(
+                "cache_client_region_id needs credentials_type (and its keys) to call the KMS gateway",
+                key="credentials_type",
+            )
+        credential = gateway_credential(config.credentials)
+        for region in config.kms_regions:
+            sources.append(
+                GatewaySource(
+                    region_id=region.region_id,
+                    endpoint=region.resolved_endpoint(),
+                    credential=credential,
+                    ca_file_path=str(config.kms_ca_file_path) if config.kms_ca_file_path else None,
+                    timeout_seconds=timeout,
+                    sts_endpoint=config.sts_endpoint,
+                )
+            )
+    if not sources:
+        raise ConfigError(
+            "no secret source configured: set cache_client_dkms_config_info (dedicated KMS) or "
+            "cache_client_region_id with credentials_type (KMS gateway)",
+            key="cache_client_dkms_config_info",
+        )
+    return FailoverSource(sources, max_attempts=max(config.max_fetch_attempts, 1))
+
+
+def gateway_credential(credentials: GatewayCredentialsConfig) -> Any:
+    """The aliyunsdkcore credential object for ``credentials_type``."""
+    from aliyunsdkcore.auth import credentials as sdk_credentials
+
+    kind = credentials.type
+    if kind == "ak":
+        return sdk_credentials.AccessKeyCredential(credentials.access_key_id, credentials.access_key_secret)
+    if kind in ("sts", "ram_role"):
+        return sdk_credentials.RamRoleArnCredential(
+            credentials.access_key_id,
+            credentials.access_key_secret,
+            credentials.role_arn,
+            credentials.role_session_name or "managed-credentials-provider",
+        )
+    if kind == "ecs_ram_role":
+        return sdk_credentials.EcsRamRoleCredential(credentials.role_name)
+    raise ConfigError(
+        f"credentials_type={kind} is not supported for the KMS gateway by this version; use ak, "
+        "ram_role or ecs_ram_role, or a dedicated KMS instance with cache_client_dkms_config_info",
+        key="credentials_type",
+    )

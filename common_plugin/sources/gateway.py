@@ -1,0 +1,150 @@
+"""GetSecretValue from the KMS shared gateway through aliyunsdkcore's ``AcsClient``.
+
+The request is sent with ``AcsClient._implementation_of_do_action``, not ``do_action_with_exception``:
+the latter logs whole response bodies (the SecretData) at DEBUG. That private method is the one
+aliyunsdkcore hook this suite relies on (checked against aliyun-python-sdk-core 2.16.1; pinned by
+``tests/test_sdk_hooks.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..credentials import SecretValue
+from ..exceptions import SecretFetchError
+from .base import SecretSource
+from .sdk_logging import silence_sdk_wire_logging
+
+__all__ = ["GatewaySource"]
+
+_RETRYABLE_CODES = frozenset(
+    {
+        "Rejected.Throttling",
+        "Throttling",
+        "Throttling.User",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "ServiceUnavailableTemporary",
+        "SDK.UnknownServerError",
+    }
+)
+
+
+class GatewaySource(SecretSource):
+    """A secret source backed by the KMS shared gateway of one region.
+
+    Args:
+        region_id: the region, e.g. ``cn-hangzhou``.
+        endpoint: ``kms.<region>.aliyuncs.com``, ``kms-vpc.<region>.aliyuncs.com``, a custom
+            ``host[:port]``, or ``http://host:port`` for a plain-HTTP local emulator.
+        credential: an aliyunsdkcore credential object (``AccessKeyCredential``,
+            ``RamRoleArnCredential``, ``EcsRamRoleCredential``, ``StsTokenCredential``).
+        ca_file_path: the CA bundle to verify the gateway with; ``None`` uses the SDK's default
+            bundle. Verification is never switched off here.
+        timeout_seconds: connect and read timeout.
+        sts_endpoint: where a ``RamRoleArnCredential`` sends AssumeRole (default: the SDK's
+            resolution of ``sts.aliyuncs.com``); for private endpoints and the local emulator.
+
+    Thread-safe: AcsClient keeps no per-request state on the client.
+    """
+
+    def __init__(
+        self,
+        *,
+        region_id: str,
+        endpoint: str,
+        credential: Any,
+        ca_file_path: str | None = None,
+        timeout_seconds: float = 10.0,
+        sts_endpoint: str | None = None,
+    ) -> None:
+        from aliyunsdkcore.client import AcsClient
+
+        silence_sdk_wire_logging()
+        self.region_id = region_id
+        self.endpoint = endpoint
+        self._client = AcsClient(
+            region_id=region_id,
+            credential=credential,
+            auto_retry=False,
+            verify=ca_file_path if ca_file_path else True,
+            timeout=max(1, int(timeout_seconds)),
+            connect_timeout=max(1, int(timeout_seconds)),
+        )
+        if sts_endpoint:
+            self._client.add_endpoint(region_id, "Sts", sts_endpoint)
+
+    def describe(self) -> str:
+        return f"kms {self.region_id} {self.endpoint}"
+
+    def get_secret_value(self, secret_name: str) -> SecretValue:
+        from aliyunsdkkms.request.v20160120.GetSecretValueRequest import GetSecretValueRequest
+
+        request = GetSecretValueRequest()
+        request.set_SecretName(secret_name)
+        request.set_VersionStage("ACSCurrent")
+        request.set_FetchExtendedConfig(True)
+        request.set_accept_format("JSON")
+        request.set_endpoint(self.endpoint)
+        try:
+            status, _headers, body, exception = self._client._implementation_of_do_action(request)
+        except Exception as exc:  # noqa: BLE001 - ClientException (network, TLS) and anything else
+            code = getattr(exc, "error_code", None) or type(exc).__name__
+            raise SecretFetchError(
+                f"KMS {self.describe()} unreachable for secret {secret_name!r} ({code}); check the "
+                "endpoint, the network and the CA bundle",
+                secret_name=secret_name,
+                code=str(code),
+                retryable=True,
+            ) from None
+        if exception is not None:
+            code = str(getattr(exception, "error_code", "") or "SDK.UnknownServerError")
+            http_status = getattr(exception, "http_status", None) or status
+            retryable = code in _RETRYABLE_CODES or (isinstance(http_status, int) and http_status >= 500)
+            raise SecretFetchError(
+                f"KMS {self.describe()} rejected GetSecretValue for {secret_name!r}: {code} "
+                f"(HTTP {http_status})",
+                secret_name=secret_name,
+                code=code,
+                http_status=http_status if isinstance(http_status, int) else None,
+                retryable=retryable,
+            )
+        return _parse_body(secret_name, self.describe(), body)
+
+    def close(self) -> None:
+        session = getattr(self._client, "session", None)
+        if session is not None:
+            session.close()
+
+
+def _parse_body(secret_name: str, where: str, body: Any) -> SecretValue:
+    try:
+        fields = json.loads(body.decode("utf-8") if isinstance(body, bytes) else body)
+        if not isinstance(fields, dict) or not isinstance(fields.get("SecretData"), str):
+            raise ValueError("no SecretData")
+        stages = fields.get("VersionStages") or {}
+        stage_list = stages.get("VersionStage", []) if isinstance(stages, dict) else stages
+        return SecretValue(
+            secret_name=str(fields.get("SecretName") or secret_name),
+            secret_data=fields["SecretData"],
+            secret_type=str(fields.get("SecretType") or ""),
+            secret_data_type=str(fields.get("SecretDataType") or "text"),
+            version_id=str(fields.get("VersionId") or ""),
+            version_stages=tuple(str(s) for s in stage_list),
+            create_time=str(fields.get("CreateTime") or ""),
+            last_rotation_date=str(fields.get("LastRotationDate") or ""),
+            next_rotation_date=str(fields.get("NextRotationDate") or ""),
+            extended_config=str(fields.get("ExtendedConfig") or ""),
+            automatic_rotation=str(fields.get("AutomaticRotation") or ""),
+            rotation_interval=str(fields.get("RotationInterval") or ""),
+            request_id=str(fields.get("RequestId") or ""),
+        )
+    except (ValueError, TypeError, AttributeError, UnicodeDecodeError):
+        raise SecretFetchError(
+            f"KMS {where} answered GetSecretValue for {secret_name!r} with a body that is not the "
+            "expected JSON; a proxy in between may be misbehaving",
+            secret_name=secret_name,
+            code="SDK.InvalidResponse",
+            retryable=True,
+        ) from None

@@ -1,0 +1,196 @@
+"""Server side of the OpenAPI RPC v1 (HMAC-SHA1) signature, and the base of every RPC-style service.
+
+The string to sign is rebuilt exactly as ``aliyunsdkcore``'s ``rpc_signature_composer`` builds it
+(shared/design/protocols.md section 1.2)::
+
+    METHOD & %2F & enc( "&".join(enc(k) + "=" + enc(v) for k, v in sorted(params)) )
+
+and checked with the HMAC-SHA1 of ``AccessKeySecret + "&"``. A mismatch answers the real message form
+``Specified signature is not matched with our calculation. server string to sign is:<sts>``, so that
+``AcsClient`` compares the part after the ``:`` with its own string to sign and, when only the secret
+was wrong, rewrites the code to ``InvalidAccessKeySecret``. Neither the timestamp window nor nonce
+reuse is checked: tests run on a manual clock and replay requests on purpose.
+
+Thread-safety: stateless functions; :class:`RpcServiceBase` keeps no per-request state, so its
+``handle`` may run on many threads at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from urllib.parse import parse_qsl, quote
+
+from ..masking import mask_access_key_id
+from .state import AccessKey, CloudState
+from .wire import HttpRequest, HttpResponse
+
+__all__ = [
+    "RpcError",
+    "RpcServiceBase",
+    "authenticate",
+    "compute_signature",
+    "percent_encode",
+    "request_parameters",
+    "string_to_sign",
+]
+
+_LOGGER = logging.getLogger(__name__)
+
+SIGNATURE_MISMATCH_PREFIX = (
+    "Specified signature is not matched with our calculation. server string to sign is:"
+)
+
+
+class RpcError(Exception):
+    """An error reply an RPC service sends. ``str()`` is the code only: messages may echo the request."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(code)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def percent_encode(value: str) -> str:
+    """RFC 3986 encoding as the SDK does it: space ``%20``, ``*`` ``%2A``, ``/`` ``%2F``, ``~`` kept."""
+    return quote(value, safe="~")
+
+
+def string_to_sign(method: str, params: Mapping[str, str]) -> str:
+    """The RPC v1 string to sign for ``params`` (``Signature`` itself excluded)."""
+    canonical = "&".join(
+        f"{percent_encode(k)}={percent_encode(v)}" for k, v in sorted(params.items()) if k != "Signature"
+    )
+    return f"{method.upper()}&%2F&{percent_encode(canonical)}"
+
+
+def compute_signature(access_key_secret: str, sts: str) -> str:
+    """base64(HMAC-SHA1(secret + "&", sts))."""
+    digest = hmac.new((access_key_secret + "&").encode(), sts.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def request_parameters(request: HttpRequest) -> dict[str, str]:
+    """Query parameters plus form-body parameters (both are signed), blank values kept."""
+    params = request.query
+    if request.body and "x-www-form-urlencoded" in request.header("content-type"):
+        params.update(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
+    return params
+
+
+def authenticate(state: CloudState, method: str, params: Mapping[str, str]) -> AccessKey:
+    """Check the caller's key, signature and STS token against ``state``; return the key.
+
+    Raises:
+        RpcError: ``InvalidAccessKeyId.NotFound`` (404), ``InvalidAccessKeyId.Inactive``,
+            ``SignatureDoesNotMatch``, ``MissingSecurityToken``,
+            ``InvalidSecurityToken.MismatchWithAccessKey`` or ``InvalidSecurityToken.Expired`` (400).
+    """
+    access_key_id = params.get("AccessKeyId", "")
+    if not access_key_id:
+        raise RpcError(400, "MissingAccessKeyId", "AccessKeyId is mandatory for this action.")
+    if not params.get("Signature"):
+        raise RpcError(400, "MissingSignature", "Signature is mandatory for this action.")
+    key = state.lookup_key(access_key_id)
+    if key is None:
+        raise RpcError(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
+    if key.status != "Active":
+        raise RpcError(400, "InvalidAccessKeyId.Inactive", "Specified access key is disabled.")
+    sts = string_to_sign(method, params)
+    if not hmac.compare_digest(compute_signature(key.access_key_secret, sts), params["Signature"]):
+        raise RpcError(400, "SignatureDoesNotMatch", SIGNATURE_MISMATCH_PREFIX + sts)
+    if key.security_token is not None:
+        token = params.get("SecurityToken", "")
+        if not token:
+            raise RpcError(400, "MissingSecurityToken", "SecurityToken is mandatory for this action.")
+        if not hmac.compare_digest(token, key.security_token):
+            raise RpcError(
+                400,
+                "InvalidSecurityToken.MismatchWithAccessKey",
+                "Specified SecurityToken mismatch with the AccessKey.",
+            )
+        if key.token_expires_at is not None and state.clock.time() >= key.token_expires_at:
+            raise RpcError(400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired.")
+    return key
+
+
+class RpcServiceBase:
+    """Common plumbing of the RPC-style services: signature check, JSON replies, error bodies.
+
+    Subclasses set ``name``, ``product`` and ``host_id`` and implement :meth:`dispatch`.
+    """
+
+    name = "rpc"
+    product = "Ecs"
+    host_id = "ecs.aliyuncs.com"
+
+    def __init__(self, state: CloudState) -> None:
+        self.state = state
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+    def action_of(self, request: HttpRequest) -> str:
+        return request.query.get("Action", "")
+
+    def access_key_id_of(self, request: HttpRequest) -> str:
+        return request.query.get("AccessKeyId", "")
+
+    def error_response(self, status: int, code: str, message: str) -> HttpResponse:
+        """A JSON error body as the OpenAPI gateway sends it."""
+        request_id = new_request_id()
+        body = {
+            "RequestId": request_id,
+            "HostId": self.host_id,
+            "Code": code,
+            "Message": message,
+            "Recommend": f"https://api.aliyun.com/troubleshoot?q={code}&product={self.product}",
+        }
+        return HttpResponse(
+            status,
+            json.dumps(body).encode(),
+            {"Content-Type": "application/json;charset=utf-8", "x-acs-request-id": request_id},
+        )
+
+    def garbage_response(self) -> HttpResponse:
+        """A 200 whose body is not JSON (what a captive portal or a misrouted proxy returns)."""
+        return HttpResponse(200, b"<html><body>502 upstream garbage", {"Content-Type": "text/html"})
+
+    def json_response(self, body: dict[str, object]) -> HttpResponse:
+        request_id = str(body.setdefault("RequestId", new_request_id()))
+        return HttpResponse(
+            200,
+            json.dumps(body).encode(),
+            {"Content-Type": "application/json;charset=utf-8", "x-acs-request-id": request_id},
+        )
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        """Authenticate, then :meth:`dispatch`; every failure becomes an error response."""
+        params = request_parameters(request)
+        action = params.get("Action", "")
+        key_id = params.get("AccessKeyId", "")
+        try:
+            key = authenticate(self.state, request.method, params)
+            response = self.dispatch(action, params, key)
+        except RpcError as exc:
+            _LOGGER.debug("%s %s from %s rejected: %s", self.name, action, mask_access_key_id(key_id), exc)
+            response = self.error_response(exc.status, exc.code, exc.message)
+        response.action = action
+        response.access_key_id = key_id
+        return response
+
+    def dispatch(self, action: str, params: Mapping[str, str], caller: AccessKey) -> HttpResponse:
+        """Answer an authenticated call (override). Raise :class:`RpcError` for error replies."""
+        raise RpcError(
+            404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method."
+        )
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4()).upper()
