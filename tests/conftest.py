@@ -7,7 +7,13 @@ shared/design/protocols.md section 0), so both are cleared for every test.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
 import pytest
+
+if TYPE_CHECKING:
+    from common_plugin.provider import CredentialsProvider
 
 _AMBIENT = (
     "HTTP_PROXY",
@@ -29,3 +35,32 @@ _AMBIENT = (
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in _AMBIENT:
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def make_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., CredentialsProvider]]:
+    """``make_provider(cloud, mode="dkms", scheduler=None, clock=None)``: a provider built from the
+    emulator's properties through the real config loader and sources; closed after the test.
+    With no scheduler a ``ManualScheduler`` is used, so no background thread runs."""
+    from common_plugin.bootstrap import provider_from_config
+    from common_plugin.config import load_config
+    from common_plugin.scheduler import ManualScheduler
+
+    made: list[CredentialsProvider] = []
+
+    def factory(
+        cloud: Any, mode: str = "dkms", scheduler: Any = None, clock: Any = None, **extra: str
+    ) -> CredentialsProvider:
+        path = cloud.write_properties(
+            tmp_path_factory.mktemp("props") / "p.properties", mode=mode, extra=extra
+        )
+        config = load_config(path)
+        provider = provider_from_config(
+            config, scheduler=scheduler or ManualScheduler(), clock=clock or cloud.clock, preload=False
+        )
+        made.append(provider)
+        return provider
+
+    yield factory
+    for provider in made:
+        provider.close()

@@ -3,5 +3,9 @@
 from __future__ import annotations
 
 from .base import SecretSource
+from .dkms import DkmsSource
+from .factory import build_source
+from .failover import FailoverSource
+from .gateway import GatewaySource
 
-__all__ = ["SecretSource"]
+__all__ = ["DkmsSource", "FailoverSource", "GatewaySource", "SecretSource", "build_source"]

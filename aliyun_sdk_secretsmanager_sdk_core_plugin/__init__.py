@@ -1,0 +1,1 @@
+"""Compatibility package of the suite we replace; the implementation is :mod:`sdk_core_plugin`."""

@@ -1,0 +1,572 @@
+"""The credentials provider: a per-secret cache of immutable credential snapshots, kept fresh.
+
+Reading is lock-free: :meth:`CredentialsProvider.get` is one dict lookup of a frozen
+:class:`~common_plugin.credentials.ManagedCredential`, so an AccessKeyId and its secret always come
+from one version. Fetching is single-flight per secret: concurrent callers that need the same secret
+share one ``GetSecretValue``; different secrets never wait for each other, and no lock is held
+across network I/O. Each cached secret has one proactive refresh job on a :class:`Scheduler`,
+timed by a :class:`RefreshPolicy`; a failed refresh reschedules itself with backoff, so the chain
+never dies. After a cloud API rejects a key, :meth:`CredentialsProvider.refresh_rejected` fetches at
+most once for all the threads that saw that key rejected.
+
+Staleness policy: through failures of the proactive refresh the cached key keeps being served
+(it is usually still valid). A key the server *rejected* and that could not be replaced is dropped,
+so the next :meth:`~CredentialsProvider.get` fetches synchronously and raises if that fails.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import logging
+import os
+import random
+import threading
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from types import TracebackType
+
+from .clock import SYSTEM_CLOCK, Clock
+from .credentials import ManagedCredential
+from .exceptions import ProviderClosedError
+from .refresh_policy import RefreshPolicy
+from .scheduler import BackgroundScheduler, Scheduler, acquire_shared_scheduler, release_shared_scheduler
+from .sources.base import SecretSource
+
+__all__ = ["CredentialsProvider", "Listener"]
+
+_LOGGER = logging.getLogger(__name__)
+
+Listener = Callable[[str, ManagedCredential | None, ManagedCredential], None]
+"""``listener(secret_name, old, new)``: a new key was installed (``old`` is ``None`` on the first fetch)."""
+
+_DEFAULT_POLICY = RefreshPolicy()
+_PROVIDER_IDS = itertools.count(1)
+
+
+def _same_key(a: ManagedCredential, b: ManagedCredential) -> bool:
+    return (
+        a.access_key_id == b.access_key_id
+        and a.access_key_secret == b.access_key_secret
+        and a.security_token == b.security_token
+    )
+
+
+class _Flight:
+    """One fetch in progress; the threads that need its result wait for it."""
+
+    __slots__ = ("_done", "_error", "_result")
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._result: ManagedCredential | None = None
+        self._error: BaseException | None = None
+
+    def resolve(self, result: ManagedCredential | None, error: BaseException | None) -> None:
+        self._result, self._error = result, error
+        self._done.set()
+
+    def wait(self) -> ManagedCredential:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None  # noqa: S101 - resolve() sets one of the two
+        return self._result
+
+
+class _SecretState:
+    """Per-secret bookkeeping; every field is guarded by ``lock``, never held across I/O."""
+
+    __slots__ = (
+        "chain_active",
+        "failures",
+        "flight",
+        "forgotten",
+        "job_id",
+        "last",
+        "lock",
+        "name",
+        "scheduled_at",
+        "suppressed_key",
+        "suppressed_until",
+    )
+
+    def __init__(self, name: str, job_id: str) -> None:
+        self.name = name
+        self.job_id = job_id
+        self.lock = threading.Lock()
+        self.flight: _Flight | None = None
+        self.last: ManagedCredential | None = None  # the last key installed, even if since dropped
+        self.failures = 0
+        self.suppressed_key: ManagedCredential | None = None
+        self.suppressed_until = 0.0
+        self.chain_active = False
+        self.scheduled_at: float | None = None
+        self.forgotten = False
+
+
+@dataclass(frozen=True, eq=False)
+class _Subscription:
+    listener: Listener
+    secret_name: str | None
+
+
+class CredentialsProvider:
+    """Caches managed credentials per secret name and refreshes them ahead of rotation.
+
+    Thread-safe: every method may be called from any thread, including from a listener.
+
+    Args:
+        source: where secrets are fetched from.
+        clock: the time source (epoch seconds); inject a ``ManualClock`` in tests.
+        scheduler: where proactive refresh jobs run. ``None`` acquires the process-wide shared
+            :class:`~common_plugin.scheduler.BackgroundScheduler`, released by :meth:`close`.
+        policy: refresh timing and backoff.
+        rng: the random generator for jitter (default: a private, fork-reseeded ``random.Random``).
+        owns_source: whether :meth:`close` also closes ``source``.
+    """
+
+    def __init__(
+        self,
+        source: SecretSource,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        scheduler: Scheduler | None = None,
+        policy: RefreshPolicy = _DEFAULT_POLICY,
+        rng: random.Random | None = None,
+        owns_source: bool = False,
+    ) -> None:
+        self._source = source
+        self._clock = clock
+        self._policy = policy
+        self._owns_rng = rng is None
+        # Jitter only spreads load; it needs no cryptographic randomness.
+        self._rng = rng if rng is not None else random.Random()  # noqa: S311
+        self._owns_source = owns_source
+        self._shared_scheduler: BackgroundScheduler | None = None
+        if scheduler is None:
+            scheduler = self._shared_scheduler = acquire_shared_scheduler()
+        self._scheduler = scheduler
+        self._snapshots: dict[str, ManagedCredential] = {}
+        self._states: dict[str, _SecretState] = {}
+        self._lock = threading.Lock()  # guards _states, _listeners and _closed; never held across I/O
+        self._listeners: tuple[_Subscription, ...] = ()
+        self._closed = False
+        self._job_prefix = f"credentials-provider-{next(_PROVIDER_IDS)}/"
+        _LIVE_PROVIDERS.add(self)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def get(self, secret_name: str) -> ManagedCredential:
+        """Return the current credential of ``secret_name``, fetching it on first use.
+
+        The cached path is one lock-free dict lookup. On a miss, one thread fetches and the others
+        wanting the same secret wait for that fetch.
+
+        Raises:
+            SecretFetchError: the secret was not cached and fetching it failed.
+            MalformedSecretError: the secret is not a managed RAM credential.
+            ProviderClosedError: the provider has been closed.
+        """
+        try:
+            return self._snapshots[secret_name]
+        except KeyError:
+            return self._load(secret_name)
+
+    def peek(self, secret_name: str) -> ManagedCredential | None:
+        """The cached credential of ``secret_name``, or ``None``; never fetches."""
+        return self._snapshots.get(secret_name)
+
+    def cached_names(self) -> list[str]:
+        """The sorted names of the secrets currently cached."""
+        return sorted(self._snapshots.copy())
+
+    def preload(self, names: Iterable[str]) -> None:
+        """Fetch every secret in ``names`` that is not cached yet.
+
+        Every name is attempted; each failure is logged at WARNING and the first one is raised
+        afterwards, so a caller that wants best effort can catch it and carry on.
+        """
+        first_error: Exception | None = None
+        for name in names:
+            try:
+                self.get(name)
+            except ProviderClosedError:
+                raise
+            except Exception as exc:
+                _LOGGER.warning("preloading secret %s failed: %s", name, exc)
+                first_error = first_error or exc
+        if first_error is not None:
+            raise first_error
+
+    # -- fetching ------------------------------------------------------------------------------
+
+    def refresh(self, secret_name: str) -> ManagedCredential:
+        """Fetch ``secret_name`` now (concurrent callers share one fetch) and return the result.
+
+        Raises:
+            SecretFetchError, MalformedSecretError, ProviderClosedError: as :meth:`get`; the
+                cached credential, if any, is kept on failure.
+        """
+        return self._fetch(self._state(secret_name), reuse_cached=False)
+
+    def refresh_rejected(self, secret_name: str, rejected: ManagedCredential) -> ManagedCredential | None:
+        """Replace a key that a cloud API has just rejected, fetching at most once per rejected key.
+
+        Returns:
+            A credential with a different key to retry with, or ``None`` when there is none: the
+            fetch returned the rejected key again (further fetches for that key are then suppressed
+            for ``policy.rejected_backoff_seconds``) or failed (the rejected key is then dropped
+            from the cache, so the next :meth:`get` fetches synchronously).
+
+        Raises:
+            ProviderClosedError: the provider has been closed.
+        """
+        state = self._state(secret_name)
+        with state.lock:
+            current = self._snapshots.get(secret_name)
+            if current is not None and not _same_key(current, rejected):
+                return current  # someone already replaced it: no fetch
+            if (
+                state.suppressed_key is not None
+                and _same_key(state.suppressed_key, rejected)
+                and self._clock.time() < state.suppressed_until
+            ):
+                return None
+            flight, leader = self._join_or_lead(state)
+        if leader:
+            self._lead(state, flight, rejected=rejected)
+        try:
+            cred = flight.wait()
+        except Exception:
+            # A joiner of someone else's fetch applies the rejection outcome itself (idempotent).
+            with state.lock:
+                dropped = self._drop_rejected(state, rejected)
+                self._suppress(state, rejected)
+            if dropped:
+                self._log_dropped(state, rejected)
+            return None
+        if not _same_key(cred, rejected):
+            return cred
+        with state.lock:
+            first = self._suppress(state, rejected)
+        if first:
+            self._log_still_current(state, rejected)
+        return None
+
+    # -- listeners -----------------------------------------------------------------------------
+
+    def add_listener(self, listener: Listener, *, secret_name: str | None = None) -> Callable[[], None]:
+        """Call ``listener(secret_name, old, new)`` after each new key is installed.
+
+        It is called for the first fetch too (``old`` is ``None``), and after a rotation; not when a
+        refresh returns the same key. It runs in the thread that did the fetch, outside every lock
+        (so it may call :meth:`get` or :meth:`refresh`), after the new key is visible to
+        :meth:`get`. Listeners for concurrent fetches may, rarely, run out of order: read
+        :meth:`peek` for the truth. An exception it raises is logged at WARNING and ignored.
+
+        Args:
+            listener: the callback.
+            secret_name: only call it for this secret (default: every secret).
+
+        Returns:
+            A function that unsubscribes it (idempotent).
+        """
+        sub = _Subscription(listener, secret_name)
+        with self._lock:
+            self._listeners = (*self._listeners, sub)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._listeners = tuple(s for s in self._listeners if s is not sub)
+
+        return unsubscribe
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def forget(self, secret_name: str) -> None:
+        """Drop ``secret_name`` from the cache and cancel its refresh job; the next use fetches."""
+        with self._lock:
+            state = self._states.pop(secret_name, None)
+        if state is None:
+            return
+        with state.lock:
+            state.forgotten = True
+            self._snapshots.pop(secret_name, None)
+            self._cancel_job(state)
+
+    def close(self) -> None:
+        """Cancel the refresh jobs and drop the cache; later reads raise ProviderClosedError.
+
+        Idempotent. Does not wait for a fetch in progress. Releases the shared scheduler if this
+        provider acquired it, and closes the source if ``owns_source``.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            states = list(self._states.values())
+        for state in states:
+            with state.lock:
+                self._snapshots.pop(state.name, None)
+                self._cancel_job(state)
+        self._snapshots.clear()
+        if self._shared_scheduler is not None:
+            release_shared_scheduler(self._shared_scheduler)
+            self._shared_scheduler = None
+        if self._owns_source:
+            self._source.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called."""
+        return self._closed
+
+    def __enter__(self) -> CredentialsProvider:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"CredentialsProvider(source={self._source.describe()!r}, cached={self.cached_names()!r})"
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _state(self, name: str) -> _SecretState:
+        state = self._states.get(name)
+        if state is not None and not self._closed:
+            return state
+        if not isinstance(name, str) or not name:
+            raise ValueError("secret_name must be a non-empty string")
+        with self._lock:
+            if self._closed:
+                raise ProviderClosedError("the credentials provider has been closed")
+            state = self._states.get(name)
+            if state is None:
+                state = self._states[name] = _SecretState(name, self._job_prefix + name)
+            return state
+
+    def _load(self, name: str) -> ManagedCredential:
+        return self._fetch(self._state(name), reuse_cached=True)
+
+    @staticmethod
+    def _join_or_lead(state: _SecretState) -> tuple[_Flight, bool]:
+        """Join the secret's fetch in progress or start one. Call with ``state.lock`` held."""
+        if state.flight is not None:
+            return state.flight, False
+        state.flight = _Flight()
+        return state.flight, True
+
+    def _fetch(self, state: _SecretState, *, reuse_cached: bool) -> ManagedCredential:
+        with state.lock:
+            if reuse_cached:
+                cred = self._snapshots.get(state.name)
+                if cred is not None:
+                    return cred
+            flight, leader = self._join_or_lead(state)
+        if leader:
+            self._lead(state, flight)
+        return flight.wait()
+
+    def _lead(
+        self, state: _SecretState, flight: _Flight, rejected: ManagedCredential | None = None
+    ) -> None:
+        """Fetch, install, resolve ``flight``; then schedule and notify. Never raises.
+
+        With ``rejected``, the rejection outcome (drop or suppress) is applied in the same critical
+        section that ends the flight, so no thread can slip in and start a second fetch for it.
+        """
+        try:
+            value = self._source.get_secret_value(state.name)
+            cred = ManagedCredential.from_secret_value(value, fetched_at=self._clock.time())
+        except BaseException as exc:
+            dropped = False
+            with state.lock:
+                state.flight = None
+                if rejected is not None:
+                    dropped = self._drop_rejected(state, rejected)
+                    self._suppress(state, rejected)
+            flight.resolve(None, exc)
+            if rejected is not None and dropped:
+                self._log_dropped(state, rejected)
+            return
+        still_current = False
+        with state.lock:
+            # Install and end the flight atomically, so a thread deciding under this lock whether
+            # to fetch sees either the flight or its result, never neither.
+            state.flight = None
+            installed = not (self._closed or state.forgotten)
+            old = state.last
+            if installed:
+                self._snapshots[state.name] = cred
+                state.last = cred
+                state.failures = 0
+            if rejected is not None and _same_key(cred, rejected):
+                still_current = self._suppress(state, rejected)
+        flight.resolve(cred, None)
+        if still_current and rejected is not None:
+            self._log_still_current(state, rejected)
+        if installed:
+            try:
+                self._after_install(state, old, cred)
+            except Exception:
+                _LOGGER.warning("secret %s: post-refresh bookkeeping failed", state.name, exc_info=True)
+                self._schedule(state, self._clock.time() + self._policy.min_interval_seconds)
+
+    def _after_install(
+        self, state: _SecretState, old: ManagedCredential | None, new: ManagedCredential
+    ) -> None:
+        self._schedule(state, self._policy.next_refresh_at(new, self._clock.time(), self._rng))
+        if old is not None and _same_key(old, new):
+            return
+        if old is None:
+            _LOGGER.debug(
+                "secret %s loaded: AccessKeyId %s, version %s",
+                state.name,
+                new.masked_access_key_id,
+                new.version_id,
+            )
+        else:
+            _LOGGER.info(
+                "secret %s rotated: AccessKeyId %s -> %s, version %s",
+                state.name,
+                old.masked_access_key_id,
+                new.masked_access_key_id,
+                new.version_id,
+            )
+        for sub in self._listeners:
+            if sub.secret_name is not None and sub.secret_name != state.name:
+                continue
+            try:
+                sub.listener(state.name, old, new)
+            except Exception:
+                _LOGGER.warning("a listener raised for secret %s; ignored", state.name, exc_info=True)
+
+    def _suppress(self, state: _SecretState, rejected: ManagedCredential) -> bool:
+        """Suppress reactive fetches for ``rejected``; True if not already suppressed. Lock held."""
+        now = self._clock.time()
+        already = (
+            state.suppressed_key is not None
+            and _same_key(state.suppressed_key, rejected)
+            and now < state.suppressed_until
+        )
+        if not already:
+            state.suppressed_key = rejected
+            state.suppressed_until = now + self._policy.rejected_backoff_seconds
+        return not already
+
+    def _drop_rejected(self, state: _SecretState, rejected: ManagedCredential) -> bool:
+        """Drop the cached key if it is the rejected one; True if dropped. Lock held."""
+        current = self._snapshots.get(state.name)
+        if current is None or not _same_key(current, rejected):
+            return False
+        del self._snapshots[state.name]
+        return True
+
+    def _log_dropped(self, state: _SecretState, rejected: ManagedCredential) -> None:
+        _LOGGER.warning(
+            "secret %s: AccessKeyId %s was rejected and fetching a new one failed; "
+            "dropped from the cache, the next use fetches again",
+            state.name,
+            rejected.masked_access_key_id,
+        )
+
+    def _log_still_current(self, state: _SecretState, rejected: ManagedCredential) -> None:
+        _LOGGER.warning(
+            "secret %s: AccessKeyId %s was rejected but is still the current version; "
+            "not fetching it again for %.0f s",
+            state.name,
+            rejected.masked_access_key_id,
+            self._policy.rejected_backoff_seconds,
+        )
+
+    def _schedule(self, state: _SecretState, run_at: float) -> None:
+        job = functools.partial(_run_refresh_job, weakref.ref(self), state)
+        with state.lock:
+            # Under the state lock, so close()/forget() cannot slip in between check and schedule.
+            if self._closed or state.forgotten:
+                return
+            state.chain_active = True
+            state.scheduled_at = run_at
+            try:
+                self._scheduler.schedule(state.job_id, run_at, job)
+            except Exception:
+                _LOGGER.warning("could not schedule the refresh of secret %s", state.name, exc_info=True)
+
+    def _cancel_job(self, state: _SecretState) -> None:
+        state.scheduled_at = None
+        try:
+            self._scheduler.cancel(state.job_id)
+        except Exception:
+            _LOGGER.warning("could not cancel the refresh of secret %s", state.name, exc_info=True)
+
+    def _refresh_job(self, state: _SecretState) -> None:
+        with state.lock:
+            if self._closed or state.forgotten:
+                return
+            state.scheduled_at = None
+        rescheduled = False
+        try:
+            self._fetch(state, reuse_cached=False)  # on success the fetch's leader reschedules
+            rescheduled = True
+        except Exception:
+            with state.lock:
+                state.failures += 1
+                failures = state.failures
+            delay = self._policy.retry_delay(failures, self._rng)
+            _LOGGER.warning(
+                "background refresh of secret %s failed (%d in a row); retrying in %.1f s",
+                state.name,
+                failures,
+                delay,
+                exc_info=True,
+            )
+            self._schedule(state, self._clock.time() + delay)
+            rescheduled = True
+        finally:
+            if not rescheduled:  # a BaseException: keep the chain alive anyway
+                self._schedule(state, self._clock.time() + self._policy.retry_delay(1, self._rng))
+
+    def _after_fork_in_child(self) -> None:
+        # Threads holding these locks or leading a fetch do not exist in the child.
+        self._lock = threading.Lock()
+        if self._owns_rng:
+            self._rng.seed()  # parent and children would otherwise draw the same jitter
+        states = list(self._states.values())
+        for state in states:
+            state.lock = threading.Lock()
+            state.flight = None
+        if self._closed:
+            return
+        now = self._clock.time()
+        for state in states:
+            if state.chain_active and not state.forgotten:
+                # No pending run means the job was running at fork time: run it again now.
+                self._schedule(state, state.scheduled_at if state.scheduled_at is not None else now)
+
+
+def _run_refresh_job(provider_ref: weakref.ref[CredentialsProvider], state: _SecretState) -> None:
+    # A weak reference, so a provider dropped without close() is not kept alive by its jobs.
+    provider = provider_ref()
+    if provider is not None:
+        provider._refresh_job(state)
+
+
+_LIVE_PROVIDERS: weakref.WeakSet[CredentialsProvider] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for provider in list(_LIVE_PROVIDERS):
+        provider._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    # Registered after the scheduler module's hook (imported above), so schedulers are reset first.
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,121 @@
+"""When to refresh a cached credential, and how long to wait after a failed refresh.
+
+Pure functions of a credential, the current time and a random generator, so that schedules are
+trivially testable with a fixed seed. All times are POSIX epoch seconds; all durations are seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, fields
+
+from .credentials import ManagedCredential
+from .exceptions import ConfigError
+
+__all__ = ["RefreshPolicy"]
+
+# Cap on the backoff exponent: 2**62 already exceeds any sane maximum, and a larger exponent
+# would overflow a float.
+_MAX_BACKOFF_EXPONENT = 62
+
+
+@dataclass(frozen=True)
+class RefreshPolicy:
+    """The refresh schedule of a managed credential. Immutable, hence thread-safe.
+
+    Attributes:
+        default_interval_seconds: refresh at least this often after a fetch, whatever the secret says.
+        min_interval_seconds: never schedule a proactive refresh sooner than this after now, so a
+            secret with odd dates cannot cause a hot loop.
+        rotation_delay_seconds: fetch this long after ``NextRotationDate`` /
+            ``ScheduleRotateTimestamp``, so that the new version is already ACSCurrent.
+        rotation_spread_seconds: a uniform random delay in ``[0, spread]`` added to a rotation-based
+            refresh (drawn afresh each time) so that many processes do not fetch at once.
+        jitter_fraction: an interval-based refresh happens early by a uniform random fraction of
+            the interval in ``[0, jitter_fraction]`` (drawn afresh each time).
+        expiry_margin_seconds: refresh an expiring (STS) credential at least this long before
+            ``ExpireTimestamp``.
+        expiry_margin_fraction: ... or this fraction of its lifetime before, whichever is larger.
+        backoff_base_seconds: the first retry after a failed refresh waits up to twice this.
+        backoff_max_seconds: the cap of the retry delay.
+        rejected_backoff_seconds: after a reactive fetch returned the very key the cloud had just
+            rejected (or failed), further reactive fetches for that same key are suppressed for
+            this long.
+    """
+
+    default_interval_seconds: float = 6 * 3600.0
+    min_interval_seconds: float = 60.0
+    rotation_delay_seconds: float = 60.0
+    rotation_spread_seconds: float = 300.0
+    jitter_fraction: float = 0.1
+    expiry_margin_seconds: float = 300.0
+    expiry_margin_fraction: float = 0.1
+    backoff_base_seconds: float = 1.0
+    backoff_max_seconds: float = 300.0
+    rejected_backoff_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"RefreshPolicy.{f.name} must be a number of seconds", key=f.name)
+            if not math.isfinite(value) or value < 0:
+                raise ConfigError(f"RefreshPolicy.{f.name} must be finite and >= 0", key=f.name)
+        if self.default_interval_seconds <= 0:
+            raise ConfigError(
+                "RefreshPolicy.default_interval_seconds must be > 0", key="default_interval_seconds"
+            )
+        for name in ("jitter_fraction", "expiry_margin_fraction"):
+            if getattr(self, name) >= 1:
+                raise ConfigError(f"RefreshPolicy.{name} must be in [0, 1)", key=name)
+
+    def next_refresh_at(self, cred: ManagedCredential, now: float, rng: random.Random) -> float:
+        """Return the epoch time of the next proactive refresh of ``cred``.
+
+        Candidates, of which the earliest wins:
+
+        * ``next_rotation_at`` and ``schedule_rotate_at``, plus ``rotation_delay_seconds`` and a
+          fresh uniform spread. A rotation time whose delayed time has already passed is stale
+          (rotation disabled, or the server has not moved it yet) and is ignored.
+        * ``expires_at`` minus the expiry margin. An already expiring credential is due now.
+        * ``fetched_at`` plus the secret's ``RefreshInterval``, its ``RotationInterval`` and
+          ``default_interval_seconds``, each made early by a fresh jitter. An overdue one is due now.
+          ``RotationInterval`` only stands in for a missing rotation date: when a future rotation
+          time is known, refreshing one interval after the fetch would come just *before* the
+          rotation and fetch the old key again.
+
+        The result is never earlier than ``now + min_interval_seconds``.
+        """
+        candidates: list[float] = []
+        for rotation_at in (cred.next_rotation_at, cred.schedule_rotate_at):
+            if rotation_at is None:
+                continue
+            target = rotation_at + self.rotation_delay_seconds
+            if target > now:
+                candidates.append(target + rng.uniform(0.0, self.rotation_spread_seconds))
+        if cred.expires_at is not None:
+            issued_at = cred.generated_at if cred.generated_at is not None else cred.fetched_at
+            lifetime = max(cred.expires_at - issued_at, 0.0)
+            margin = max(self.expiry_margin_seconds, self.expiry_margin_fraction * lifetime)
+            candidates.append(max(cred.expires_at - margin, now))
+        rotation_known = bool(candidates)
+        for interval in (
+            cred.refresh_interval_seconds,
+            None if rotation_known else cred.rotation_interval_seconds,
+            self.default_interval_seconds,
+        ):
+            if interval is None or interval <= 0:
+                continue
+            early_by = rng.uniform(0.0, self.jitter_fraction * interval)
+            candidates.append(max(cred.fetched_at + interval - early_by, now))
+        return max(min(candidates), now + self.min_interval_seconds)
+
+    def retry_delay(self, attempt: int, rng: random.Random) -> float:
+        """Return the delay in seconds before retrying after ``attempt`` consecutive failures.
+
+        Full jitter: ``uniform(0, min(backoff_max_seconds, backoff_base_seconds * 2**attempt))``.
+        """
+        exponent = min(max(attempt, 0), _MAX_BACKOFF_EXPONENT)
+        cap = min(self.backoff_max_seconds, self.backoff_base_seconds * 2.0**exponent)
+        return rng.uniform(0.0, cap)

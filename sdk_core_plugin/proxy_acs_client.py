@@ -1,0 +1,211 @@
+"""``ProxyAcsClient``: an ``aliyunsdkcore`` ``AcsClient`` that signs with a managed RAM credential.
+
+Each request is signed with the credential current at signing time (pulled from the provider, never
+pushed into the client). When a call fails and the handler judges the error a rejected key, the
+client asks the provider for one single-flight refresh and, if the key changed, retries once.
+
+SDK hook: we override ``AcsClient._implementation_of_do_action(request, signer=None)``, the one method
+through which ``do_action_with_exception``, ``do_action`` and ``get_response`` all pass, and give it
+a signer bound to one credential snapshot. Checked against aliyun-python-sdk-core 2.16.1;
+``tests/test_sdk_hooks.py`` fails loudly if a newer SDK drops or renames it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from typing import Any
+
+from aliyunsdkcore.auth.signers.signer import Signer
+from aliyunsdkcore.client import AcsClient
+
+from common_plugin.ak_expire_handler import (
+    RAM_KEY_REJECTED_CODES,
+    STS_TOKEN_REJECTED_CODES,
+    AKExpireHandler,
+    ErrorCodeExpireHandler,
+    as_expire_handler,
+    judge_safely,
+)
+from common_plugin.credentials import ManagedCredential
+from common_plugin.exceptions import ProviderClosedError
+from common_plugin.manager import default_manager
+from common_plugin.provider import CredentialsProvider
+
+__all__ = ["ProxyAcsClient", "SdkCoreAKExpireHandler"]
+
+_LOGGER = logging.getLogger(__name__)
+_PLACEHOLDER = "managed-credentials-placeholder"  # noqa: S105 - never sent: our signer replaces it
+
+
+class SdkCoreAKExpireHandler(ErrorCodeExpireHandler):
+    """The default handler for aliyunsdkcore: ``InvalidAccessKeyId.NotFound``, ``InvalidAccessKeyId``
+    and, for STS-token secrets, ``InvalidSecurityToken.Expired``."""
+
+    def __init__(self, *extra_codes: str) -> None:
+        super().__init__((*RAM_KEY_REJECTED_CODES, *STS_TOKEN_REJECTED_CODES, *extra_codes))
+
+
+class _SnapshotSigner(Signer):  # type: ignore[misc]
+    """Signs with one credential snapshot, so the id, secret and token come from one version."""
+
+    def __init__(self, credential: ManagedCredential) -> None:
+        self.credential = credential
+
+    def sign(self, region_id: str, request: Any) -> tuple[dict[str, str], str]:
+        cred = self.credential
+        token = cred.security_token
+        if request.get_style() == "RPC":
+            params = request.get_query_params()
+            if token:
+                request.add_query_param("SecurityToken", token)
+            elif params is not None:
+                params.pop("SecurityToken", None)  # left by an earlier attempt with an STS key
+        else:
+            headers = request.get_headers()
+            if token:
+                request.add_header("x-acs-security-token", token)
+            elif headers is not None:
+                headers.pop("x-acs-security-token", None)
+        header = request.get_signed_header(region_id, cred.access_key_id, cred.access_key_secret)
+        url = request.get_url(region_id, cred.access_key_id, cred.access_key_secret)
+        return header, url
+
+
+class ProxyAcsClient(AcsClient):  # type: ignore[misc]
+    """A drop-in ``AcsClient`` whose key comes from a Secrets Manager managed RAM credential.
+
+    Args:
+        secret_name: the managed RAM credential secret to sign with.
+        ak_expire_handler: judges whether an error means the key was rejected; an
+            :class:`~common_plugin.ak_expire_handler.AKExpireHandler` or a callable. Default:
+            :class:`SdkCoreAKExpireHandler`.
+        provider: the credentials provider to use; default: a lease on the process-wide default
+            provider built from ``managed_credentials_providers.properties``.
+        Every other argument is ``AcsClient``'s. ``ak``, ``secret``, ``credential``,
+        ``public_key_id`` and ``private_key`` are ignored (with a warning): the managed key signs.
+
+    Thread-safe like ``AcsClient``. Call :meth:`shutdown` (or use ``with``) when done; it is
+    idempotent and never stops refreshing for other clients.
+    """
+
+    def __init__(
+        self,
+        secret_name: str,
+        ak_expire_handler: object | None = None,
+        ak: str | None = None,
+        secret: str | None = None,
+        region_id: str = "cn-hangzhou",
+        auto_retry: bool = True,
+        max_retry_time: int | None = None,
+        user_agent: str | None = None,
+        port: int = 80,
+        connect_timeout: int | None = None,
+        timeout: int | None = None,
+        public_key_id: str | None = None,
+        private_key: str | None = None,
+        session_period: int = 3600,
+        credential: object | None = None,
+        debug: bool = False,
+        verify: bool | str | None = None,
+        pool_size: int = 10,
+        proxy: dict[str, str] | None = None,
+        *,
+        provider: CredentialsProvider | None = None,
+    ) -> None:
+        if not secret_name:
+            raise ValueError("ProxyAcsClient needs secret_name, the managed RAM credential secret to use")
+        if any(v is not None for v in (ak, secret, credential, public_key_id, private_key)):
+            warnings.warn(
+                "ProxyAcsClient signs with the managed credential; ak, secret, credential, public_key_id "
+                "and private_key are ignored",
+                UserWarning,
+                stacklevel=2,
+            )
+        super().__init__(
+            ak=_PLACEHOLDER,
+            secret=_PLACEHOLDER,
+            region_id=region_id,
+            auto_retry=auto_retry,
+            max_retry_time=max_retry_time,
+            user_agent=user_agent,
+            port=port,
+            connect_timeout=connect_timeout,
+            timeout=timeout,
+            session_period=session_period,
+            debug=debug,
+            verify=verify,
+            pool_size=pool_size,
+            proxy=proxy,
+        )
+        self._secret_name = secret_name
+        self._handler: AKExpireHandler = as_expire_handler(ak_expire_handler, SdkCoreAKExpireHandler())
+        self._closed = False
+        self._close_lock = threading.Lock()
+        if provider is None:
+            self._lease: Any = default_manager().lease()
+            self._provider: CredentialsProvider = self._lease.provider
+        else:
+            self._lease = None
+            self._provider = provider
+        self._signer = None  # every request gets a snapshot signer; nothing signs with a stale key
+
+    @property
+    def secret_name(self) -> str:
+        return self._secret_name
+
+    @property
+    def provider(self) -> CredentialsProvider:
+        return self._provider
+
+    def _current(self) -> ManagedCredential:
+        if self._closed:
+            raise ProviderClosedError("this ProxyAcsClient was shut down; create a new one")
+        return self._provider.get(self._secret_name)
+
+    def get_access_key(self) -> str:
+        """The AccessKeyId of the current managed credential."""
+        return self._current().access_key_id
+
+    def get_access_secret(self) -> str:
+        """The AccessKeySecret of the current managed credential (handle with care: never log it)."""
+        return self._current().access_key_secret
+
+    def _implementation_of_do_action(self, request: Any, signer: Any = None) -> Any:
+        if signer is not None:  # an explicit signer from the caller wins, as in AcsClient
+            return super()._implementation_of_do_action(request, signer)
+        used = self._current()
+        result = super()._implementation_of_do_action(request, _SnapshotSigner(used))
+        exception = result[3]
+        if exception is None or not judge_safely(self._handler, exception):
+            return result
+        fresh = self._provider.refresh_rejected(self._secret_name, used)
+        if fresh is None or fresh.access_key_id == used.access_key_id:
+            return result
+        _LOGGER.info(
+            "retrying %s for secret %s with the refreshed key %s",
+            request.get_action_name(),
+            self._secret_name,
+            fresh.masked_access_key_id,
+        )
+        return super()._implementation_of_do_action(request, _SnapshotSigner(fresh))
+
+    def shutdown(self) -> None:
+        """Release this client's hold on the provider and close its HTTP session. Idempotent."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        if self._lease is not None:
+            self._lease.release()
+        self.session.close()
+
+    def __enter__(self) -> ProxyAcsClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown()
+
+    def __repr__(self) -> str:
+        return f"ProxyAcsClient(secret_name={self._secret_name!r}, region_id={self._region_id!r})"

@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from common_plugin import manager as manager_module
+from common_plugin.credentials import SecretValue
+from common_plugin.exceptions import ConfigError, ManagedCredentialsError, ProviderClosedError
+from common_plugin.manager import ProviderManager, default_manager, set_default_provider_factory
+from common_plugin.provider import CredentialsProvider
+from common_plugin.scheduler import ManualScheduler
+from common_plugin.sources.base import SecretSource
+
+WAIT = 10.0
+
+
+class StaticSource(SecretSource):
+    def __init__(self) -> None:
+        self.closed = False
+
+    def get_secret_value(self, secret_name: str) -> SecretValue:
+        data = '{"AccessKeyId": "LTAIstatickey001", "AccessKeySecret": "static-secret"}'
+        return SecretValue(secret_name=secret_name, secret_data=data, secret_type="RAMCredentials")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class Factory:
+    def __init__(self) -> None:
+        self.created: list[CredentialsProvider] = []
+        self.fail_next = False
+
+    def __call__(self) -> CredentialsProvider:
+        if self.fail_next:
+            self.fail_next = False
+            raise ManagedCredentialsError("bad configuration")
+        provider = CredentialsProvider(StaticSource(), scheduler=ManualScheduler(), owns_source=True)
+        self.created.append(provider)
+        return provider
+
+
+@pytest.fixture
+def factory() -> Factory:
+    return Factory()
+
+
+@pytest.fixture
+def manager(factory: Factory) -> ProviderManager:
+    return ProviderManager(factory)
+
+
+def test_leases_share_one_provider_and_the_last_release_closes_it(
+    manager: ProviderManager, factory: Factory
+) -> None:
+    a = manager.lease()
+    b = manager.lease()
+    assert a.provider is b.provider
+    assert len(factory.created) == 1 and manager.reference_count == 2
+    a.release()
+    assert not b.provider.closed
+    assert b.provider.get("s").access_key_id == "LTAIstatickey001"
+    a.release()  # a double release is harmless
+    assert manager.reference_count == 1 and not b.provider.closed
+    first = b.provider
+    b.release()
+    assert first.closed and manager.peek() is None
+    assert first._source.closed  # type: ignore[attr-defined]
+    with pytest.raises(ProviderClosedError):
+        b.provider  # noqa: B018 - the property raises after release
+    with manager.lease() as c:
+        assert c.provider is not first and not c.provider.closed
+        assert len(factory.created) == 2
+    assert c.released and factory.created[1].closed
+
+
+def test_acquire_release_and_stale_release(manager: ProviderManager) -> None:
+    p = manager.acquire()
+    manager.release(p)
+    assert p.closed
+    manager.release(p)  # a provider that is no longer current: ignored
+    q = manager.acquire()
+    manager.release(p)
+    assert not q.closed and manager.reference_count == 1
+    manager.release(q)
+
+
+def test_failing_factory_leaves_nothing_behind(manager: ProviderManager, factory: Factory) -> None:
+    factory.fail_next = True
+    with pytest.raises(ManagedCredentialsError):
+        manager.lease()
+    assert manager.peek() is None and manager.reference_count == 0
+    lease = manager.lease()
+    assert not lease.provider.closed
+    lease.release()
+
+
+def test_a_provider_closed_behind_the_managers_back_is_replaced(manager: ProviderManager) -> None:
+    lease = manager.lease()
+    lease.provider.close()
+    other = manager.lease()
+    assert not other.provider.closed
+    lease.release()  # releases a stale provider: ignored
+    assert not other.provider.closed
+    other.release()
+
+
+def test_concurrent_first_leases_create_one_provider(manager: ProviderManager, factory: Factory) -> None:
+    barrier = threading.Barrier(16)
+    leases: list[object] = []
+
+    def worker() -> None:
+        barrier.wait(WAIT)
+        leases.append(manager.lease())
+
+    threads = [threading.Thread(target=worker) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(WAIT)
+    assert len(factory.created) == 1 and manager.reference_count == 16
+    for lease in leases:
+        lease.release()  # type: ignore[attr-defined]
+    assert factory.created[0].closed
+
+
+@pytest.fixture
+def restore_default() -> Iterator[None]:
+    saved = manager_module._DEFAULT_MANAGER._factory
+    yield
+    manager_module._DEFAULT_MANAGER.set_factory(saved)
+
+
+@pytest.mark.usefixtures("restore_default")
+def test_default_manager_reads_the_config_then_uses_a_set_factory(
+    factory: Factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert default_manager() is default_manager()
+    monkeypatch.chdir(tmp_path)  # no managed_credentials_providers.properties here
+    with pytest.raises(ConfigError, match="managed_credentials_providers.properties"):
+        default_manager().lease()
+    set_default_provider_factory(factory)
+    with default_manager().lease() as lease:
+        assert lease.provider is factory.created[0]
+    assert default_manager().peek() is None

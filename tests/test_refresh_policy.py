@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import dataclasses
+import random
+from typing import Any
+
+import pytest
+
+from common_plugin.credentials import ManagedCredential
+from common_plugin.exceptions import ConfigError
+from common_plugin.refresh_policy import RefreshPolicy
+
+NOW = 1_800_000_000.0
+HOUR = 3600.0
+
+
+def _cred(**kw: Any) -> ManagedCredential:
+    base = ManagedCredential(secret_name="app", access_key_id="LTAIabcdefgh1234", access_key_secret="s")
+    return dataclasses.replace(base, fetched_at=NOW, **kw)
+
+
+def _rng() -> random.Random:
+    return random.Random(1234)
+
+
+def test_default_interval_made_early_by_at_most_the_jitter_fraction() -> None:
+    policy = RefreshPolicy()
+    times = {policy.next_refresh_at(_cred(), NOW, _rng()) for _ in range(3)}
+    rng = _rng()
+    drawn = [policy.next_refresh_at(_cred(), NOW, rng) for _ in range(200)]
+    for t in drawn:
+        assert NOW + 0.9 * 6 * HOUR <= t <= NOW + 6 * HOUR
+    assert len(times) == 1  # deterministic for one seed
+    assert len(set(drawn)) > 100  # fresh jitter each call
+
+
+def test_next_rotation_date_plus_delay_and_spread() -> None:
+    policy = RefreshPolicy(rotation_delay_seconds=60, rotation_spread_seconds=300)
+    rng = _rng()
+    for _ in range(100):
+        t = policy.next_refresh_at(_cred(next_rotation_at=NOW + HOUR), NOW, rng)
+        assert NOW + HOUR + 60 <= t <= NOW + HOUR + 360
+
+
+def test_schedule_rotate_timestamp_is_a_candidate() -> None:
+    policy = RefreshPolicy(rotation_spread_seconds=0)
+    t = policy.next_refresh_at(_cred(schedule_rotate_at=NOW + 2 * HOUR), NOW, _rng())
+    assert t == NOW + 2 * HOUR + 60
+
+
+def test_earliest_candidate_wins() -> None:
+    policy = RefreshPolicy(rotation_spread_seconds=0, jitter_fraction=0)
+    cred = _cred(
+        next_rotation_at=NOW + 5 * HOUR, schedule_rotate_at=NOW + 3 * HOUR, refresh_interval_seconds=HOUR
+    )
+    assert policy.next_refresh_at(cred, NOW, _rng()) == NOW + HOUR
+
+
+def test_past_rotation_date_is_ignored_and_falls_back_to_intervals() -> None:
+    policy = RefreshPolicy(jitter_fraction=0)
+    cred = _cred(next_rotation_at=NOW - 10 * HOUR, rotation_interval_seconds=2 * HOUR)
+    assert policy.next_refresh_at(cred, NOW, _rng()) == NOW + 2 * HOUR
+
+
+def test_rotation_just_passed_still_fetches_after_the_delay_but_not_before_min_interval() -> None:
+    policy = RefreshPolicy(rotation_delay_seconds=120, rotation_spread_seconds=0, min_interval_seconds=60)
+    cred = _cred(next_rotation_at=NOW - 30)
+    assert policy.next_refresh_at(cred, NOW, _rng()) == NOW + 90
+
+
+def test_refresh_interval_and_rotation_interval() -> None:
+    policy = RefreshPolicy(jitter_fraction=0)
+    assert policy.next_refresh_at(_cred(refresh_interval_seconds=1800), NOW, _rng()) == NOW + 1800
+    assert policy.next_refresh_at(_cred(rotation_interval_seconds=7200), NOW, _rng()) == NOW + 7200
+    rng = _rng()
+    for _ in range(50):
+        t = RefreshPolicy(jitter_fraction=0.1).next_refresh_at(_cred(refresh_interval_seconds=1000), NOW, rng)
+        assert NOW + 900 <= t <= NOW + 1000
+
+
+def test_expiring_credential_refreshes_before_expiry() -> None:
+    policy = RefreshPolicy(expiry_margin_seconds=300, expiry_margin_fraction=0.1)
+    cred = _cred(generated_at=NOW, expires_at=NOW + HOUR)  # 10% of 1 h = 360 s > 300 s
+    assert policy.next_refresh_at(cred, NOW, _rng()) == NOW + HOUR - 360
+    short = _cred(generated_at=NOW, expires_at=NOW + 900)
+    assert policy.next_refresh_at(short, NOW, _rng()) == NOW + 600
+
+
+def test_never_sooner_than_min_interval() -> None:
+    policy = RefreshPolicy(min_interval_seconds=60)
+    expired = _cred(expires_at=NOW - 10)
+    assert policy.next_refresh_at(expired, NOW, _rng()) == NOW + 60
+    tiny = _cred(refresh_interval_seconds=1)
+    assert policy.next_refresh_at(tiny, NOW, _rng()) == NOW + 60
+
+
+def test_overdue_interval_is_due_now_bounded_by_min_interval() -> None:
+    policy = RefreshPolicy(jitter_fraction=0)
+    old = _cred(refresh_interval_seconds=HOUR)
+    assert policy.next_refresh_at(old, NOW + 10 * HOUR, _rng()) == NOW + 10 * HOUR + 60
+
+
+def test_retry_delay_full_jitter_bounds_and_cap() -> None:
+    policy = RefreshPolicy(backoff_base_seconds=1, backoff_max_seconds=300)
+    rng = _rng()
+    for attempt in range(12):
+        delays = [policy.retry_delay(attempt, rng) for _ in range(50)]
+        assert all(0 <= d <= min(300, 2**attempt) for d in delays)
+    assert max(policy.retry_delay(20, rng) for _ in range(200)) > 150
+    assert 0 <= policy.retry_delay(10_000, rng) <= 300
+    assert 0 <= policy.retry_delay(-1, rng) <= 1
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("default_interval_seconds", 0),
+        ("min_interval_seconds", -1),
+        ("jitter_fraction", 1.0),
+        ("expiry_margin_fraction", 2),
+        ("backoff_max_seconds", float("inf")),
+        ("rejected_backoff_seconds", float("nan")),
+        ("rotation_delay_seconds", True),
+        ("rotation_spread_seconds", "5"),
+    ],
+)
+def test_invalid_policy_names_the_field(field: str, value: object) -> None:
+    with pytest.raises(ConfigError) as info:
+        RefreshPolicy(**{field: value})  # type: ignore[arg-type]
+    assert info.value.key == field
+    assert isinstance(info.value, ValueError)
