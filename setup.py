@@ -39,7 +39,9 @@ EXTRAS = {
         "hypothesis>=6.100",
         "ruff>=0.6",
         "mypy>=1.10",
+        "prometheus_client>=0.17",
     ],
+    "prometheus": ["prometheus_client>=0.17"],
     "bench": [],
 }
 

@@ -28,6 +28,7 @@ from .exceptions import (
 )
 from .manager import default_manager, set_default_provider_factory
 from .masking import mask_access_key_id
+from .observability import CredentialEvent, EventKind, ProviderStatus, SecretStatus
 from .provider import CredentialsProvider
 from .refresh_policy import RefreshPolicy
 from .scheduler import BackgroundScheduler, ManualScheduler, Scheduler
@@ -40,8 +41,10 @@ __all__ = [
     "BackgroundScheduler",
     "ConfigError",
     "ConfigLoader",
+    "CredentialEvent",
     "CredentialsProvider",
     "ErrorCodeExpireHandler",
+    "EventKind",
     "MalformedSecretError",
     "ManagedCredential",
     "ManagedCredentialsError",
@@ -49,10 +52,12 @@ __all__ = [
     "ManualScheduler",
     "ProviderClosedError",
     "ProviderConfig",
+    "ProviderStatus",
     "RefreshPolicy",
     "Scheduler",
     "SecretFetchError",
     "SecretSource",
+    "SecretStatus",
     "SecretValue",
     "SystemClock",
     "default_manager",

@@ -30,6 +30,7 @@ from types import TracebackType
 from .clock import SYSTEM_CLOCK, Clock
 from .credentials import ManagedCredential
 from .exceptions import ProviderClosedError
+from .observability import EventListener, ProviderStatus, Telemetry
 from .refresh_policy import RefreshPolicy
 from .scheduler import BackgroundScheduler, Scheduler, acquire_shared_scheduler, release_shared_scheduler
 from .sources.base import SecretSource
@@ -153,6 +154,8 @@ class CredentialsProvider:
         self._lock = threading.Lock()  # guards _states, _listeners and _closed; never held across I/O
         self._listeners: tuple[_Subscription, ...] = ()
         self._closed = False
+        self._telemetry = Telemetry()
+        self._reads = self._telemetry.reads
         self._job_prefix = f"credentials-provider-{next(_PROVIDER_IDS)}/"
         _LIVE_PROVIDERS.add(self)
 
@@ -169,6 +172,7 @@ class CredentialsProvider:
             MalformedSecretError: the secret is not a managed RAM credential.
             ProviderClosedError: the provider has been closed.
         """
+        next(self._reads)
         try:
             return self._snapshots[secret_name]
         except KeyError:
@@ -209,7 +213,7 @@ class CredentialsProvider:
             SecretFetchError, MalformedSecretError, ProviderClosedError: as :meth:`get`; the
                 cached credential, if any, is kept on failure.
         """
-        return self._fetch(self._state(secret_name), reuse_cached=False)
+        return self._fetch(self._state(secret_name), reuse_cached=False, reason="forced")
 
     def refresh_rejected(self, secret_name: str, rejected: ManagedCredential) -> ManagedCredential | None:
         """Replace a key that a cloud API has just rejected, fetching at most once per rejected key.
@@ -236,7 +240,8 @@ class CredentialsProvider:
                 return None
             flight, leader = self._join_or_lead(state)
         if leader:
-            self._lead(state, flight, rejected=rejected)
+            self._telemetry.key_rejected(secret_name, rejected, self._clock.time())
+            self._lead(state, flight, reason="reactive", rejected=rejected)
         try:
             cred = flight.wait()
         except Exception:
@@ -283,6 +288,27 @@ class CredentialsProvider:
 
         return unsubscribe
 
+    # -- observability -------------------------------------------------------------------------
+
+    def status(self) -> ProviderStatus:
+        """Per-secret health (masked key, version, last success, next refresh, failures, staleness)
+        and process-wide counters; see :class:`~common_plugin.observability.ProviderStatus`."""
+        with self._lock:
+            states = list(self._states.values())
+        next_refresh = {state.name: state.scheduled_at for state in states}
+        return self._telemetry.snapshot(next_refresh, self._source.stats())
+
+    def add_event_listener(self, listener: EventListener) -> Callable[[], None]:
+        """Call ``listener(event)`` for each :class:`~common_plugin.observability.CredentialEvent`:
+        fetch succeeded/failed, rotation picked up, key rejected, retry performed, stale serving
+        started/ended. Runs in the thread where it happened, outside every lock; an exception it
+        raises is logged and ignored. Returns an unsubscribe function."""
+        return self._telemetry.add_listener(listener)
+
+    def record_retry(self, secret_name: str, credential: ManagedCredential) -> None:
+        """Called by a client that retried a call with ``credential`` after a rejection."""
+        self._telemetry.retry_performed(secret_name, credential, self._clock.time())
+
     # -- lifecycle -----------------------------------------------------------------------------
 
     def forget(self, secret_name: str) -> None:
@@ -295,6 +321,7 @@ class CredentialsProvider:
             state.forgotten = True
             self._snapshots.pop(secret_name, None)
             self._cancel_job(state)
+        self._telemetry.forget(secret_name)
 
     def close(self) -> None:
         """Cancel the refresh jobs and drop the cache; later reads raise ProviderClosedError.
@@ -354,7 +381,7 @@ class CredentialsProvider:
             return state
 
     def _load(self, name: str) -> ManagedCredential:
-        return self._fetch(self._state(name), reuse_cached=True)
+        return self._fetch(self._state(name), reuse_cached=True, reason="initial")
 
     @staticmethod
     def _join_or_lead(state: _SecretState) -> tuple[_Flight, bool]:
@@ -364,7 +391,7 @@ class CredentialsProvider:
         state.flight = _Flight()
         return state.flight, True
 
-    def _fetch(self, state: _SecretState, *, reuse_cached: bool) -> ManagedCredential:
+    def _fetch(self, state: _SecretState, *, reuse_cached: bool, reason: str) -> ManagedCredential:
         with state.lock:
             if reuse_cached:
                 cred = self._snapshots.get(state.name)
@@ -372,11 +399,16 @@ class CredentialsProvider:
                     return cred
             flight, leader = self._join_or_lead(state)
         if leader:
-            self._lead(state, flight)
+            self._lead(state, flight, reason=reason)
         return flight.wait()
 
     def _lead(
-        self, state: _SecretState, flight: _Flight, rejected: ManagedCredential | None = None
+        self,
+        state: _SecretState,
+        flight: _Flight,
+        *,
+        reason: str,
+        rejected: ManagedCredential | None = None,
     ) -> None:
         """Fetch, install, resolve ``flight``; then schedule and notify. Never raises.
 
@@ -394,6 +426,9 @@ class CredentialsProvider:
                     dropped = self._drop_rejected(state, rejected)
                     self._suppress(state, rejected)
             flight.resolve(None, exc)
+            if isinstance(exc, Exception):
+                serving = state.name in self._snapshots
+                self._telemetry.fetch_failed(state.name, exc, reason, self._clock.time(), serving)
             if rejected is not None and dropped:
                 self._log_dropped(state, rejected)
             return
@@ -411,6 +446,8 @@ class CredentialsProvider:
             if rejected is not None and _same_key(cred, rejected):
                 still_current = self._suppress(state, rejected)
         flight.resolve(cred, None)
+        if installed:
+            self._telemetry.fetch_succeeded(state.name, cred, old, reason, self._clock.time())
         if still_current and rejected is not None:
             self._log_still_current(state, rejected)
         if installed:
@@ -514,7 +551,8 @@ class CredentialsProvider:
             state.scheduled_at = None
         rescheduled = False
         try:
-            self._fetch(state, reuse_cached=False)  # on success the fetch's leader reschedules
+            # on success the fetch's leader reschedules
+            self._fetch(state, reuse_cached=False, reason="proactive")
             rescheduled = True
         except Exception:
             with state.lock:

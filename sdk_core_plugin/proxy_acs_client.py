@@ -189,6 +189,7 @@ class ProxyAcsClient(AcsClient):  # type: ignore[misc]
             self._secret_name,
             fresh.masked_access_key_id,
         )
+        self._provider.record_retry(self._secret_name, fresh)
         return super()._implementation_of_do_action(request, _SnapshotSigner(fresh))
 
     def shutdown(self) -> None:

@@ -30,5 +30,9 @@ class SecretSource(abc.ABC):
         """A short, secret-free description for logs and errors (e.g. ``dkms cn-hangzhou 127.0.0.1:4433``)."""
         return type(self).__name__
 
+    def stats(self) -> dict[str, int]:
+        """Request-level counters (e.g. ``requests``, ``request_failures``), if the source keeps any."""
+        return {}
+
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release sessions and connections. Idempotent."""

@@ -134,12 +134,16 @@ class DkmsSource(SecretSource):
 
 
 def _fetch_error(secret_name: str, where: str, exc: BaseException) -> SecretFetchError:
+    inner = getattr(exc, "inner_exception", None)
+    if type(exc).__name__ == "UnretryableException" and isinstance(inner, Exception):
+        if type(inner).__name__ == "TeaException":
+            # With the client's own retries off, a retryable service error (throttling) arrives wrapped.
+            exc = inner
     code: Any = getattr(exc, "code", None)
     data: Any = getattr(exc, "data", None)
     status = data.get("httpCode") if isinstance(data, dict) else None
     kind = type(exc).__name__
     if kind == "UnretryableException" or isinstance(exc, OSError):
-        inner = getattr(exc, "inner_exception", None)
         detail = type(inner).__name__ if inner is not None else kind
         return SecretFetchError(
             f"DKMS {where} unreachable for secret {secret_name!r} ({detail}); check the endpoint, "

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 from ..credentials import SecretValue
@@ -54,6 +56,8 @@ class FailoverSource(SecretSource):
         self._max = backoff_max_seconds
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self._stats: Counter[str] = Counter()
+        self._stats_lock = threading.Lock()
 
     def describe(self) -> str:
         return " | ".join(source.describe() for source in self.sources)
@@ -67,8 +71,9 @@ class FailoverSource(SecretSource):
                 rounds = attempt // count
                 self._sleep(self._rng.uniform(0.0, min(self._max, self._base * 2 ** (rounds - 1))))
             try:
-                return source.get_secret_value(secret_name)
+                value = source.get_secret_value(secret_name)
             except SecretFetchError as exc:
+                self._count(failed=True, failover=exc.retryable and attempt + 1 < self.max_attempts)
                 if not exc.retryable:
                     raise
                 last = exc
@@ -79,6 +84,9 @@ class FailoverSource(SecretSource):
                     exc.code,
                     "the next source" if attempt + 1 < self.max_attempts else "nothing more",
                 )
+                continue
+            self._count(failed=False, failover=False)
+            return value
         assert last is not None  # noqa: S101 - the loop ran at least once and only retryable errors reach here
         raise SecretFetchError(
             f"GetSecretValue for {secret_name!r} failed on every configured source after "
@@ -88,6 +96,17 @@ class FailoverSource(SecretSource):
             http_status=last.http_status,
             retryable=True,
         ) from None
+
+    def _count(self, *, failed: bool, failover: bool) -> None:
+        with self._stats_lock:
+            self._stats["requests"] += 1
+            self._stats["request_failures"] += failed
+            self._stats["failovers"] += failover
+
+    def stats(self) -> dict[str, int]:
+        """``requests`` sent, ``request_failures`` among them, and ``failovers`` to another attempt."""
+        with self._stats_lock:
+            return {key: self._stats[key] for key in ("requests", "request_failures", "failovers")}
 
     def close(self) -> None:
         for source in self.sources:
