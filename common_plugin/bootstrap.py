@@ -35,8 +35,15 @@ def provider_from_config(
         default_interval_seconds=config.refresh_interval_seconds,
         min_interval_seconds=config.min_refresh_interval_seconds,
     )
+    store = None
+    if config.cache_dir is not None:
+        from .cache_keys import load_decryptor_class
+        from .disk_cache import EncryptedFileStore
+
+        decryptor = load_decryptor_class(config.cache_key_decryptor or "env").from_config(config)
+        store = EncryptedFileStore(config.cache_dir, decryptor)
     provider = CredentialsProvider(
-        build_source(config), scheduler=scheduler, clock=clock, policy=policy, owns_source=True
+        build_source(config), scheduler=scheduler, clock=clock, policy=policy, owns_source=True, store=store
     )
     if preload and config.secret_names:
         try:

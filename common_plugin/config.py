@@ -32,6 +32,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import config_validation as v
 from .config_credentials import GatewayCredentialsConfig, parse_credentials
@@ -77,6 +78,10 @@ KNOWN_KEYS: frozenset[str] = frozenset(
         "secret_names",
         "kms_ca_file_path",
         "sts_endpoint",
+        "cache_dir",
+        "cache_key_decryptor",
+        "cache_key_file",
+        "cache_key_env_variable",
         "refresh_interval",
         "min_refresh_interval",
         "request_timeout",
@@ -105,6 +110,11 @@ class ProviderConfig:
         kms_ca_file_path: CA bundle for the shared gateway, ``None`` for the system default.
         sts_endpoint: where ``ram_role``/``sts`` credentials send AssumeRole (``host[:port]`` or
             ``http://host:port``); ``None`` uses the SDK's ``sts.aliyuncs.com``.
+        cache_dir: the encrypted on-disk cache folder shared by this host's processes; ``None``
+            (the default) keeps secrets in memory only.
+        cache_key_decryptor: which key protects that cache: ``client_key`` (default with DKMS),
+            ``env`` (default otherwise), ``file``, or a ``package.module.Class`` of your own.
+        cache_key_file / cache_key_env_variable: the key material for ``file`` / ``env``.
         refresh_interval_seconds: proactive refresh period when a secret has no rotation schedule.
         min_refresh_interval_seconds: floor under any computed refresh period.
         request_timeout_seconds: timeout of one GetSecretValue call.
@@ -118,6 +128,10 @@ class ProviderConfig:
     secret_names: tuple[str, ...] = ()
     kms_ca_file_path: Path | None = None
     sts_endpoint: str | None = None
+    cache_dir: Path | None = None
+    cache_key_decryptor: str | None = None
+    cache_key_file: Path | None = None
+    cache_key_env_variable: str | None = None
     refresh_interval_seconds: float = DEFAULT_REFRESH_INTERVAL_SECONDS
     min_refresh_interval_seconds: float = DEFAULT_MIN_REFRESH_INTERVAL_SECONDS
     request_timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS
@@ -265,6 +279,7 @@ def _build(entries: dict[str, Entry], environ: Mapping[str, str], source_path: P
         secret_names=_parse_secret_names(present.get("secret_names")),
         kms_ca_file_path=ca_path,
         sts_endpoint=present["sts_endpoint"].value if "sts_endpoint" in present else None,
+        **_cache_settings(present, bool(dkms)),
         refresh_interval_seconds=refresh,
         min_refresh_interval_seconds=minimum,
         request_timeout_seconds=v.parse_seconds(
@@ -275,6 +290,41 @@ def _build(entries: dict[str, Entry], environ: Mapping[str, str], source_path: P
         ),
         source_path=source_path,
     )
+
+
+def _cache_settings(present: dict[str, Entry], has_dkms: bool) -> dict[str, Any]:
+    """Validate the on-disk cache keys (only meaningful with ``cache_dir``)."""
+    from .cache_keys import load_decryptor_class
+
+    cache_keys = ("cache_key_decryptor", "cache_key_file", "cache_key_env_variable")
+    if "cache_dir" not in present:
+        for key in cache_keys:
+            if key in present:
+                raise error(f"{key} is set but cache_dir is not; set cache_dir to enable the cache", key)
+        return {}
+    entry = present["cache_dir"]
+    decryptor = present["cache_key_decryptor"].value if "cache_key_decryptor" in present else None
+    name = decryptor or ("client_key" if has_dkms else "env")
+    load_decryptor_class(name)  # raises ConfigError naming the key when it cannot be imported
+    if name == "client_key" and not has_dkms:
+        raise error(
+            "cache_key_decryptor=client_key needs cache_client_dkms_config_info; use env or file",
+            "cache_key_decryptor",
+        )
+    key_file = None
+    if "cache_key_file" in present:
+        item = present["cache_key_file"]
+        key_file = v.existing_file(item.value, item.label, item.key, item.base_dir, "cache key file")
+    elif name == "file":
+        raise error("cache_key_decryptor=file needs cache_key_file", "cache_key_file")
+    return {
+        "cache_dir": v.resolve_path(entry.value, entry.base_dir),
+        "cache_key_decryptor": name,
+        "cache_key_file": key_file,
+        "cache_key_env_variable": present["cache_key_env_variable"].value
+        if "cache_key_env_variable" in present
+        else None,
+    }
 
 
 def _parse_secret_names(entry: Entry | None) -> tuple[str, ...]:

@@ -84,7 +84,8 @@ class ProviderStatus:
     ``counters``: ``reads``, ``fetches`` (GetSecretValue calls the provider made, each possibly
     several requests across instances), ``fetch_failures``, ``throttled``, ``reactive_refreshes``
     (rejections reported by clients), ``retries`` (calls clients retried with a new key),
-    ``rotations`` (new keys picked up after the first). ``failures_by_code``: fetch failures by
+    ``rotations`` (new keys picked up after the first), ``store_hits`` (values taken from the
+    on-disk cache instead of fetching). ``failures_by_code``: fetch failures by
     service error code. ``source``: request-level figures of the source, when it keeps any.
     """
 
@@ -147,10 +148,16 @@ class Telemetry:
     # -- recording (called outside the provider's locks) ----------------------------------------
 
     def fetch_succeeded(
-        self, name: str, cred: ManagedCredential, old: ManagedCredential | None, reason: str, now: float
+        self,
+        name: str,
+        cred: ManagedCredential,
+        old: ManagedCredential | None,
+        reason: str,
+        now: float,
+        from_store: bool = False,
     ) -> None:
         with self._lock:
-            self._counters["fetches"] += 1
+            self._counters["store_hits" if from_store else "fetches"] += 1
             health = self._health.setdefault(name, _Health())
             was_stale = health.stale_since is not None
             health.fetched_at = cred.fetched_at
@@ -240,6 +247,7 @@ class Telemetry:
                     "reactive_refreshes",
                     "retries",
                     "rotations",
+                    "store_hits",
                 )
             }
             secrets = {

@@ -29,7 +29,8 @@ from types import TracebackType
 
 from .clock import SYSTEM_CLOCK, Clock
 from .credentials import ManagedCredential
-from .exceptions import ProviderClosedError
+from .disk_cache import SecretStore
+from .exceptions import MalformedSecretError, ProviderClosedError
 from .observability import EventListener, ProviderStatus, Telemetry
 from .refresh_policy import RefreshPolicy
 from .scheduler import BackgroundScheduler, Scheduler, acquire_shared_scheduler, release_shared_scheduler
@@ -126,6 +127,8 @@ class CredentialsProvider:
         policy: refresh timing and backoff.
         rng: the random generator for jitter (default: a private, fork-reseeded ``random.Random``).
         owns_source: whether :meth:`close` also closes ``source``.
+        store: an optional cross-process cache (:class:`~common_plugin.disk_cache.EncryptedFileStore`):
+            read before fetching, written after, with fetches serialised across processes.
     """
 
     def __init__(
@@ -137,6 +140,7 @@ class CredentialsProvider:
         policy: RefreshPolicy = _DEFAULT_POLICY,
         rng: random.Random | None = None,
         owns_source: bool = False,
+        store: SecretStore | None = None,
     ) -> None:
         self._source = source
         self._clock = clock
@@ -145,6 +149,7 @@ class CredentialsProvider:
         # Jitter only spreads load; it needs no cryptographic randomness.
         self._rng = rng if rng is not None else random.Random()  # noqa: S311
         self._owns_source = owns_source
+        self._store = store
         self._shared_scheduler: BackgroundScheduler | None = None
         if scheduler is None:
             scheduler = self._shared_scheduler = acquire_shared_scheduler()
@@ -416,8 +421,7 @@ class CredentialsProvider:
         section that ends the flight, so no thread can slip in and start a second fetch for it.
         """
         try:
-            value = self._source.get_secret_value(state.name)
-            cred = ManagedCredential.from_secret_value(value, fetched_at=self._clock.time())
+            cred, from_store = self._obtain(state.name, reason, rejected)
         except BaseException as exc:
             dropped = False
             with state.lock:
@@ -447,7 +451,7 @@ class CredentialsProvider:
                 still_current = self._suppress(state, rejected)
         flight.resolve(cred, None)
         if installed:
-            self._telemetry.fetch_succeeded(state.name, cred, old, reason, self._clock.time())
+            self._telemetry.fetch_succeeded(state.name, cred, old, reason, self._clock.time(), from_store)
         if still_current and rejected is not None:
             self._log_still_current(state, rejected)
         if installed:
@@ -456,6 +460,42 @@ class CredentialsProvider:
             except Exception:
                 _LOGGER.warning("secret %s: post-refresh bookkeeping failed", state.name, exc_info=True)
                 self._schedule(state, self._clock.time() + self._policy.min_interval_seconds)
+
+    def _obtain(
+        self, name: str, reason: str, rejected: ManagedCredential | None
+    ) -> tuple[ManagedCredential, bool]:
+        """The credential to install, and whether it came from the store rather than the source."""
+        store = self._store
+        if store is None:
+            value = self._source.get_secret_value(name)
+            return ManagedCredential.from_secret_value(value, fetched_at=self._clock.time()), False
+        with store.locked(name):  # another process may be fetching this secret: wait, then re-read
+            stored = store.load(name)
+            if stored is not None:
+                try:
+                    cached = ManagedCredential.from_secret_value(stored.value, fetched_at=stored.fetched_at)
+                except MalformedSecretError:
+                    cached = None
+                if cached is not None and self._store_usable(name, cached, reason, rejected):
+                    return cached, True
+            value = self._source.get_secret_value(name)
+            fetched_at = self._clock.time()
+            cred = ManagedCredential.from_secret_value(value, fetched_at=fetched_at)
+            store.save(name, value, fetched_at)
+            return cred, False
+
+    def _store_usable(
+        self, name: str, cached: ManagedCredential, reason: str, rejected: ManagedCredential | None
+    ) -> bool:
+        """Whether a value another process (or an earlier run) stored may stand in for a fetch."""
+        if reason == "forced" or not self._policy.is_fresh(cached, self._clock.time()):
+            return False
+        if rejected is not None:
+            return not _same_key(cached, rejected)
+        if reason == "proactive":
+            current = self._snapshots.get(name)
+            return current is None or cached.fetched_at > current.fetched_at
+        return True
 
     def _after_install(
         self, state: _SecretState, old: ManagedCredential | None, new: ManagedCredential

@@ -111,6 +111,23 @@ class RefreshPolicy:
             candidates.append(max(cred.fetched_at + interval - early_by, now))
         return max(min(candidates), now + self.min_interval_seconds)
 
+    def is_fresh(self, cred: ManagedCredential, now: float) -> bool:
+        """Whether a value fetched earlier (by another process, or before a restart) may be used now.
+
+        Not if its STS token is within the expiry margin, if a rotation it predates (its
+        ``NextRotationDate``/``ScheduleRotateTimestamp`` plus the delay) has come, or if it is older
+        than its ``RefreshInterval`` or ``default_interval_seconds``.
+        """
+        if cred.expires_at is not None and cred.expires_at - self.expiry_margin_seconds <= now:
+            return False
+        for rotation_at in (cred.next_rotation_at, cred.schedule_rotate_at):
+            if rotation_at is not None and rotation_at + self.rotation_delay_seconds <= now:
+                return False
+        max_age = min(
+            self.default_interval_seconds, cred.refresh_interval_seconds or self.default_interval_seconds
+        )
+        return now - cred.fetched_at < max_age
+
     def retry_delay(self, attempt: int, rng: random.Random) -> float:
         """Return the delay in seconds before retrying after ``attempt`` consecutive failures.
 

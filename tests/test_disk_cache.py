@@ -1,0 +1,203 @@
+"""The encrypted on-disk cache: format, tampering, restarts and sharing between worker processes."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from cache_worker import run as worker_run
+
+from common_plugin import ConfigError, ManualClock, SecretValue
+from common_plugin.bootstrap import provider_from_config
+from common_plugin.cache_keys import CacheKeyDecryptor, EnvironmentKeyDecryptor, FileKeyDecryptor
+from common_plugin.config import load_config
+from common_plugin.disk_cache import EncryptedFileStore
+from common_plugin.scheduler import ManualScheduler
+from common_plugin.testing import LocalAliyun
+
+SECRET = "app-key"
+DATA = '{"AccessKeyId": "LTAIexample0001", "AccessKeySecret": "very-secret-value-123"}'
+
+
+def _value() -> SecretValue:
+    return SecretValue(secret_name=SECRET, secret_data=DATA, secret_type="RAMCredentials", version_id="v1")
+
+
+@pytest.fixture
+def env_key(monkeypatch: pytest.MonkeyPatch) -> EnvironmentKeyDecryptor:
+    monkeypatch.setenv("MANAGED_CREDENTIALS_CACHE_KEY", "k" * 32)
+    return EnvironmentKeyDecryptor()
+
+
+def test_round_trip_is_encrypted_and_private(tmp_path: Path, env_key: EnvironmentKeyDecryptor) -> None:
+    store = EncryptedFileStore(tmp_path / "cache", env_key)
+    store.save(SECRET, _value(), 123.0)
+    loaded = store.load(SECRET)
+    assert loaded is not None and loaded.value == _value() and loaded.fetched_at == 123.0
+    assert stat.S_IMODE((tmp_path / "cache").stat().st_mode) == 0o700
+    files = [p for p in (tmp_path / "cache").iterdir() if p.suffix == ".cache"]
+    assert len(files) == 1 and stat.S_IMODE(files[0].stat().st_mode) == 0o600
+    raw = files[0].read_bytes()
+    assert (
+        b"very-secret-value-123" not in raw and b"LTAIexample0001" not in raw and SECRET.encode() not in raw
+    )
+    assert "k" * 32 not in repr(env_key) and "k" * 32 not in repr(store)
+
+
+def test_loose_folder_permissions_are_tightened(tmp_path: Path, env_key: EnvironmentKeyDecryptor) -> None:
+    folder = tmp_path / "cache"
+    folder.mkdir(mode=0o755)
+    os.chmod(folder, 0o755)  # noqa: S103 - the loose mode under test
+    EncryptedFileStore(folder, env_key)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize("offset", [-5, 40, 150])
+def test_tampered_file_is_discarded(
+    tmp_path: Path, env_key: EnvironmentKeyDecryptor, caplog: pytest.LogCaptureFixture, offset: int
+) -> None:
+    store = EncryptedFileStore(tmp_path, env_key)
+    store.save(SECRET, _value(), 1.0)
+    path = next(p for p in tmp_path.iterdir() if p.suffix == ".cache")
+    raw = bytearray(path.read_bytes())
+    raw[offset] = ord("A") if raw[offset] != ord("A") else ord("B")
+    path.write_bytes(bytes(raw))
+    with caplog.at_level(logging.WARNING):
+        assert store.load(SECRET) is None
+    assert not path.exists()
+    assert "discarded" in caplog.text and "very-secret" not in caplog.text
+
+
+def test_a_file_from_another_key_is_discarded(tmp_path: Path, env_key: EnvironmentKeyDecryptor) -> None:
+    EncryptedFileStore(tmp_path, env_key).save(SECRET, _value(), 1.0)
+    key_file = tmp_path / "other.key"
+    key_file.write_bytes(os.urandom(32))
+    other = EncryptedFileStore(tmp_path, FileKeyDecryptor(key_file))
+    assert other.load(SECRET) is None
+    assert other.load(SECRET) is None  # discarded, not retried
+
+
+def test_a_file_renamed_to_another_secret_is_rejected(
+    tmp_path: Path, env_key: EnvironmentKeyDecryptor
+) -> None:
+    store = EncryptedFileStore(tmp_path, env_key)
+    store.save(SECRET, _value(), 1.0)
+    store.save("other", _value(), 1.0)
+    mine = store._stem(SECRET).with_suffix(".cache")
+    store._stem("other").with_suffix(".cache").replace(mine)  # bound to its name by the AEAD data
+    assert store.load(SECRET) is None
+
+
+class ReversingDecryptor(CacheKeyDecryptor):
+    """A toy custom decryptor named by dotted path (a real one would call a KMS or an HSM)."""
+
+    @property
+    def key_id(self) -> str:
+        return "reverse"
+
+    def encrypt_data_key(self, data_key: bytes) -> bytes:
+        return b"R" + data_key[::-1]
+
+    def decrypt_data_key(self, encrypted: bytes) -> bytes:
+        if not encrypted.startswith(b"R"):
+            raise ValueError("not mine")
+        return encrypted[1:][::-1]
+
+
+def _properties(cloud: LocalAliyun, tmp_path: Path, **extra: str) -> Path:
+    return cloud.write_properties(
+        tmp_path / "p.properties", extra={"cache_dir": str(tmp_path / "cache"), **extra}
+    )
+
+
+@pytest.mark.parametrize("decryptor", [None, "file", "test_disk_cache.ReversingDecryptor"])
+def test_a_restart_reuses_the_cached_value(
+    local_aliyun: LocalAliyun, tmp_path: Path, decryptor: str | None
+) -> None:
+    local_aliyun.create_ram_secret(SECRET, rotation_interval_seconds=3600)
+    extra: dict[str, str] = {}
+    if decryptor:
+        extra["cache_key_decryptor"] = decryptor
+    if decryptor == "file":
+        (tmp_path / "cache.key").write_bytes(os.urandom(32))
+        extra["cache_key_file"] = str(tmp_path / "cache.key")
+    config = load_config(_properties(local_aliyun, tmp_path, **extra))
+    with provider_from_config(config, scheduler=ManualScheduler(), preload=False) as first:
+        key = first.get(SECRET)
+    with provider_from_config(config, scheduler=ManualScheduler(), preload=False) as second:
+        assert second.get(SECRET) == key
+        assert second.status().counters["store_hits"] == 1
+    assert local_aliyun.count("dkms", "GetSecretValue") == 1
+
+
+def test_a_value_fetched_before_a_rotation_is_not_reused_after_it(
+    local_aliyun_factory: Callable[..., LocalAliyun], tmp_path: Path
+) -> None:
+    clock = ManualClock()
+    cloud = local_aliyun_factory(clock=clock)
+    secret = cloud.create_ram_secret(SECRET, rotation_interval_seconds=3600)
+    config = load_config(_properties(cloud, tmp_path))
+    with provider_from_config(config, scheduler=ManualScheduler(), clock=clock, preload=False) as first:
+        old = first.get(SECRET)
+    assert secret.next_rotation_at is not None
+    clock.set(secret.next_rotation_at)
+    cloud.rotate(SECRET, grace_seconds=3600)
+    clock.advance(120)  # past the rotation plus its propagation delay
+    with provider_from_config(config, scheduler=ManualScheduler(), clock=clock, preload=False) as second:
+        assert second.get(SECRET).access_key_id != old.access_key_id
+    assert cloud.count("dkms", "GetSecretValue") == 2
+
+
+def test_eight_worker_processes_fetch_once_per_rotation(local_aliyun: LocalAliyun, tmp_path: Path) -> None:
+    local_aliyun.create_ram_secret(SECRET, rotation_interval_seconds=6 * 3600)
+    properties = str(_properties(local_aliyun, tmp_path))
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    go = context.Event()
+    workers = [context.Process(target=worker_run, args=(properties, SECRET, queue, go)) for _ in range(8)]
+    for worker in workers:
+        worker.start()
+    try:
+        first = [queue.get(timeout=120) for _ in workers]
+        assert {kind for kind, *_ in first} == {"first"}
+        assert len({key for _, key in first}) == 1
+        assert local_aliyun.count("dkms", "GetSecretValue") == 1  # one process fetched, seven read the cache
+        local_aliyun.rotate(SECRET)  # revoked at once: every worker reports the rejection
+        go.set()
+        after = [queue.get(timeout=120) for _ in workers]
+    finally:
+        go.set()
+        for worker in workers:
+            worker.join(timeout=60)
+    new_key = local_aliyun.current_key(SECRET).access_key_id
+    assert all(kind == "after" and key == new_key for kind, key, *_ in after)
+    assert local_aliyun.count("dkms", "GetSecretValue") == 2  # exactly one fetch for the rotation
+    assert sum(fetches for *_, fetches, _hits in after) == 2  # across all eight: start + rotation
+    assert all(worker.exitcode == 0 for worker in workers)
+
+
+@pytest.mark.parametrize(
+    "extra, key",
+    [
+        ({"cache_key_decryptor": "no.such.Decryptor"}, "cache_key_decryptor"),
+        ({"cache_key_decryptor": "file"}, "cache_key_file"),
+        ({"cache_key_file": "/no/such/file"}, "cache_key_file"),
+    ],
+)
+def test_cache_settings_are_validated_at_load(
+    local_aliyun: LocalAliyun, tmp_path: Path, extra: dict[str, str], key: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(_properties(local_aliyun, tmp_path, **extra))
+    assert info.value.key == key and key in str(info.value)
+
+
+def test_cache_keys_need_cache_dir(local_aliyun: LocalAliyun, tmp_path: Path) -> None:
+    path = local_aliyun.write_properties(tmp_path / "p.properties", extra={"cache_key_decryptor": "env"})
+    with pytest.raises(ConfigError, match="cache_dir"):
+        load_config(path)
