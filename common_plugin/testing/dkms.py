@@ -143,7 +143,9 @@ class DkmsService:
         error.ErrorCode = code
         error.ErrorMessage = message
         error.RequestId = str(uuid.uuid4())
-        return HttpResponse(status, error.SerializeToString(), {"Content-Type": "application/x-protobuf"})
+        return HttpResponse(
+            status, error.SerializeToString(), {"Content-Type": "application/x-protobuf"}, error_code=code
+        )
 
     def garbage_response(self) -> HttpResponse:
         """A 200 whose body is not a valid protobuf message (a truncated length-delimited field)."""

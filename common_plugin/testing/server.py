@@ -55,14 +55,17 @@ class Service(Protocol):
 
 
 class _Server(ThreadingHTTPServer):
+    # Daemon handler threads, which ThreadingMixIn does not track (it joins only non-daemon ones),
+    # so we keep them in ``handler_threads`` and ServiceServer.stop() joins them itself.
     daemon_threads = True
-    block_on_close = True  # server_close() joins the handler threads
     timeout = 0  # handle_request() after a select has said the socket is ready: never block
+    request_queue_size = 128  # listen backlog: 32+ client threads reconnect at once after a revoke
 
     def __init__(self, owner: ServiceServer) -> None:
         self.owner = owner
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
+        self.handler_threads: set[threading.Thread] = set()
         super().__init__(("127.0.0.1", 0), _Handler)
 
     def server_bind(self) -> None:
@@ -70,6 +73,15 @@ class _Server(ThreadingHTTPServer):
         socketserver.TCPServer.server_bind(self)
         self.server_name = "127.0.0.1"
         self.server_port = int(self.server_address[1])
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        thread = threading.Thread(
+            target=self.process_request_thread, args=(request, client_address), daemon=True
+        )
+        with self.connections_lock:
+            self.handler_threads = {t for t in self.handler_threads if t.is_alive()}
+            self.handler_threads.add(thread)
+        thread.start()
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         conn = cast(socket.socket, request)
@@ -159,6 +171,8 @@ class _Handler(BaseHTTPRequestHandler):
             owner.state.record(service.name, action, key_id)
             return
         owner.state.record(service.name, response.action or action, response.access_key_id or key_id)
+        if response.error_code:
+            owner.state.record_error(service.name, response.error_code)
         self._write(response)
 
     def _serve(self, service: Service, request: HttpRequest) -> HttpResponse:
@@ -330,7 +344,11 @@ class ServiceServer:
                     socket.socket.shutdown(conn, socket.SHUT_RDWR)
                 except OSError:
                     pass
-            server.server_close()  # joins the handler threads
+            server.server_close()
+            with server.connections_lock:
+                handlers = list(server.handler_threads)
+            for handler in handlers:  # e.g. one still sleeping in a latency fault
+                handler.join()
             for sock in (self._wake_r, self._wake_w):
                 if sock is not None:
                     sock.close()

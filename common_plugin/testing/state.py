@@ -161,6 +161,7 @@ class CloudState:
         self._keys: dict[str, AccessKey] = {}
         self._secrets: dict[str, Secret] = {}
         self._counters: Counter[tuple[str, str, str]] = Counter()
+        self._error_codes: Counter[tuple[str, str]] = Counter()
         rng = random.Random(seed)  # noqa: S311 - fault timing, not security
         self.faults: dict[str, FaultPlan] = {name: FaultPlan(rng) for name in self.SERVICES}
 
@@ -414,6 +415,15 @@ class CloudState:
                 and (access_key_id is None or key == access_key_id)
             )
 
+    def record_error(self, service: str, code: str) -> None:
+        with self._lock:
+            self._error_codes[(service, code)] += 1
+
+    def error_count(self, service: str, code: str | None = None) -> int:
+        """How many error replies ``service`` sent (with ``code``, e.g. ``SignatureDoesNotMatch``)."""
+        with self._lock:
+            return sum(n for (svc, c), n in self._error_codes.items() if svc == service and code in (None, c))
+
     def counts(self) -> dict[tuple[str, str, str], int]:
         with self._lock:
             return dict(self._counters)
@@ -421,3 +431,4 @@ class CloudState:
     def reset_counters(self) -> None:
         with self._lock:
             self._counters.clear()
+            self._error_codes.clear()

@@ -37,10 +37,11 @@ class HttpRequest:
 
 @dataclass
 class HttpResponse:
-    """One response to send. ``action`` and ``access_key_id`` feed the emulator's counters."""
+    """One response to send. ``action``, ``access_key_id`` and ``error_code`` feed the emulator's counters."""
 
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     action: str = ""
     access_key_id: str = ""
+    error_code: str = ""  # the service error code of an error reply, e.g. SignatureDoesNotMatch

@@ -1,0 +1,132 @@
+"""The managed-credentials command line against the emulator."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from common_plugin import cli
+from common_plugin.testing import LocalAliyun
+
+
+@pytest.fixture
+def properties(local_aliyun: LocalAliyun, tmp_path: Path) -> Path:
+    local_aliyun.create_ram_secret("app-key", rotation_interval_seconds=3600)
+    return local_aliyun.write_properties(tmp_path / "p.properties", secret_names=["app-key"])
+
+
+def test_check_reports_masked_key_version_and_next_refresh(
+    properties: Path, local_aliyun: LocalAliyun, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["check", "--config", str(properties)]) == 0
+    out = capsys.readouterr().out
+    key = local_aliyun.current_key("app-key")
+    assert "configuration OK" in out and "OK   app-key" in out
+    assert f"{key.access_key_id[:4]}****{key.access_key_id[-4:]}" in out
+    assert "next refresh 20" in out
+    assert key.access_key_id not in out and key.access_key_secret not in out
+
+
+def test_check_fails_for_a_missing_secret(properties: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["check", "--config", str(properties), "--secret", "nope"]) == 1
+    assert "FAIL nope: " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("cache_client_dkms_config_inf=[]\n", "did you mean 'cache_client_dkms_config_info'"),
+        ("cache_client_dkms_config_info=[{\n", "cache_client_dkms_config_info"),
+        ('cache_client_region_id=[{"regionId":"cn-hangzhou"}]\n', "credentials_type"),
+        ("secret_names=a\n", "cache_client_dkms_config_info"),
+    ],
+)
+def test_check_explains_bad_configuration(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, needle: str
+) -> None:
+    path = tmp_path / "bad.properties"
+    path.write_text(text)
+    assert cli.main(["check", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("configuration error: ") and needle in err
+
+
+def test_check_reports_a_wrong_client_key_password(
+    local_aliyun: LocalAliyun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = local_aliyun.write_properties(tmp_path / "p.properties")
+    password_file = Path(str(local_aliyun.client_key_password_file))
+    real = password_file.read_text()
+    password_file.write_text("wrong-password")
+    try:
+        assert cli.main(["check", "--config", str(path)]) == 2
+    finally:
+        password_file.write_text(real)
+    err = capsys.readouterr().err
+    assert "wrong password" in err and "wrong-password" not in err and real not in err
+
+
+def test_check_without_secret_names(
+    local_aliyun: LocalAliyun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = local_aliyun.write_properties(tmp_path / "p.properties")
+    assert cli.main(["check", "--config", str(path)]) == 0
+    assert "no secret to fetch" in capsys.readouterr().out
+
+
+@pytest.mark.prints_secrets
+def test_get_env_and_json(
+    properties: Path, local_aliyun: LocalAliyun, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = local_aliyun.current_key("app-key")
+    assert cli.main(["get", "app-key", "--config", str(properties)]) == 0
+    out = capsys.readouterr()
+    assert f"export ALIBABA_CLOUD_ACCESS_KEY_ID={key.access_key_id}\n" in out.out
+    assert f"export ALIBABA_CLOUD_ACCESS_KEY_SECRET={key.access_key_secret}\n" in out.out
+    assert out.err == ""
+    assert cli.main(["get", "app-key", "--config", str(properties), "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["AccessKeyId"] == key.access_key_id and document["Version"] == 1
+
+
+def test_help_for_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ("check", "get", "emulator", "demo"):
+        with pytest.raises(SystemExit) as info:
+            cli.main([command, "--help"])
+        assert info.value.code == 0
+        assert "usage: managed-credentials " + command in capsys.readouterr().out
+    assert cli.main([]) == 2
+
+
+def test_emulator_command_prints_a_ready_config_and_stops(tmp_path: Path) -> None:
+    stop = threading.Event()
+    out = io.StringIO()
+    args = argparse.Namespace(workdir=str(tmp_path / "cloud"), secret=["svc-key"], mode="dkms", no_tls=False)
+    runner = threading.Thread(target=cli._run_emulator, args=(args, out, stop))
+    runner.start()
+    try:
+        for _ in range(200):
+            if "Ctrl-C stops it." in out.getvalue():
+                break
+            threading.Event().wait(0.01)
+        text = out.getvalue()
+        assert "properties:" in text
+        properties = tmp_path / "cloud" / "managed_credentials_providers.properties"
+        assert properties.exists() and oct(properties.stat().st_mode & 0o777) == "0o600"
+        assert cli.main(["check", "--config", str(properties)]) == 0
+    finally:
+        stop.set()
+        runner.join(timeout=10)
+    assert not runner.is_alive()
+
+
+def test_demo_runs_without_failures() -> None:
+    out = io.StringIO()
+    assert cli._run_demo(argparse.Namespace(threads=3, seconds=2.0), out) == 0
+    text = out.getvalue()
+    assert "failed calls     0" in text and "secret fetches   3" in text
