@@ -40,9 +40,28 @@ EXTRAS = {
         "ruff>=0.6",
         "mypy>=1.10",
         "prometheus_client>=0.17",
+        # the "v2" extra, plus the small STS V2 client the Tea tests and samples call
+        "alibabacloud-credentials>=1.0.12",
+        "alibabacloud-credentials-api>=1.0.1",
+        "alibabacloud-tea-openapi>=0.4.6",
+        "alibabacloud-oss-v2>=1.4.1",
+        "alibabacloud-sts20150401>=1.2.0",
     ],
     "prometheus": ["prometheus_client>=0.17"],
-    "bench": [],
+    # Tea / OpenAPI V2 SDKs (common_plugin.tea, common_plugin.serve tests) and alibabacloud-oss-v2
+    # (oss_plugin.v2); checked to resolve with cryptography<42 and protobuf<4 above.
+    "v2": [
+        "alibabacloud-credentials>=1.0.12",
+        "alibabacloud-credentials-api>=1.0.1",
+        "alibabacloud-tea-openapi>=0.4.6",
+        "alibabacloud-oss-v2>=1.4.1",
+    ],
+    # Peers measured by benchmarks/bench_read.py (offline: stubbed refreshes and clients).
+    "bench": [
+        "botocore>=1.34",
+        "aws-secretsmanager-caching>=1.1",
+        "alibabacloud-credentials>=1.0.12,<2",
+    ],
 }
 
 setup(

@@ -102,6 +102,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
     demo.add_argument("--seconds", type=float, default=6.0, help="run time in seconds (default 6)")
     demo.set_defaults(run=_run_demo)
+
+    from .serve import add_serve_command
+
+    add_serve_command(commands)
     return parser
 
 

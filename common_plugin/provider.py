@@ -293,6 +293,23 @@ class CredentialsProvider:
 
         return unsubscribe
 
+    # -- asyncio -------------------------------------------------------------------------------
+
+    async def get_async(self, secret_name: str) -> ManagedCredential:
+        """:meth:`get` for coroutines: a cached key returns at once; a fetch runs in a worker thread
+        and is shared with threads and other tasks, so the event loop never blocks."""
+        from .aio import get_async
+
+        return await get_async(self, secret_name)
+
+    async def refresh_rejected_async(
+        self, secret_name: str, rejected: ManagedCredential
+    ) -> ManagedCredential | None:
+        """:meth:`refresh_rejected` for coroutines, off the event loop, single-flight with threads."""
+        from .aio import refresh_rejected_async
+
+        return await refresh_rejected_async(self, secret_name, rejected)
+
     # -- observability -------------------------------------------------------------------------
 
     def status(self) -> ProviderStatus:

@@ -95,7 +95,7 @@ def test_get_env_and_json(
 
 
 def test_help_for_every_command(capsys: pytest.CaptureFixture[str]) -> None:
-    for command in ("check", "get", "emulator", "demo"):
+    for command in ("check", "get", "emulator", "demo", "serve"):
         with pytest.raises(SystemExit) as info:
             cli.main([command, "--help"])
         assert info.value.code == 0

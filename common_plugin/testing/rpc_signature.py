@@ -5,7 +5,9 @@ The string to sign is rebuilt exactly as ``aliyunsdkcore``'s ``rpc_signature_com
 
     METHOD & %2F & enc( "&".join(enc(k) + "=" + enc(v) for k, v in sorted(params)) )
 
-and checked with the HMAC-SHA1 of ``AccessKeySecret + "&"``. A mismatch answers the real message form
+and checked with the HMAC-SHA1 of ``AccessKeySecret + "&"``. Requests a Tea (V2 SDK) client signs with
+``ACS3-HMAC-SHA256`` are verified by :mod:`.acs3_signature` against the same keys. A mismatch answers
+the real message form
 ``Specified signature is not matched with our calculation. server string to sign is:<sts>``, so that
 ``AcsClient`` compares the part after the ``:`` with its own string to sign and, when only the secret
 was wrong, rewrites the code to ``InvalidAccessKeySecret``. Neither the timestamp window nor nonce
@@ -27,6 +29,7 @@ from collections.abc import Mapping
 from urllib.parse import parse_qsl, quote
 
 from ..masking import mask_access_key_id
+from . import acs3_signature
 from .state import AccessKey, CloudState
 from .wire import HttpRequest, HttpResponse
 
@@ -34,6 +37,8 @@ __all__ = [
     "RpcError",
     "RpcServiceBase",
     "authenticate",
+    "check_key",
+    "check_security_token",
     "compute_signature",
     "percent_encode",
     "request_parameters",
@@ -84,6 +89,41 @@ def request_parameters(request: HttpRequest) -> dict[str, str]:
     return params
 
 
+def check_key(state: CloudState, access_key_id: str) -> AccessKey:
+    """The existing, active key ``access_key_id`` (shared by the v1 and ACS3 verifiers).
+
+    Raises:
+        RpcError: ``InvalidAccessKeyId.NotFound`` (404) or ``InvalidAccessKeyId.Inactive`` (400).
+    """
+    key = state.lookup_key(access_key_id)
+    if key is None:
+        raise RpcError(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
+    if key.status != "Active":
+        raise RpcError(400, "InvalidAccessKeyId.Inactive", "Specified access key is disabled.")
+    return key
+
+
+def check_security_token(state: CloudState, key: AccessKey, token: str) -> None:
+    """For an STS key, check the token sent with it (shared by the v1 and ACS3 verifiers).
+
+    Raises:
+        RpcError: ``MissingSecurityToken``, ``InvalidSecurityToken.MismatchWithAccessKey`` or
+            ``InvalidSecurityToken.Expired`` (400).
+    """
+    if key.security_token is None:
+        return
+    if not token:
+        raise RpcError(400, "MissingSecurityToken", "SecurityToken is mandatory for this action.")
+    if not hmac.compare_digest(token, key.security_token):
+        raise RpcError(
+            400,
+            "InvalidSecurityToken.MismatchWithAccessKey",
+            "Specified SecurityToken mismatch with the AccessKey.",
+        )
+    if key.token_expires_at is not None and state.clock.time() >= key.token_expires_at:
+        raise RpcError(400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired.")
+
+
 def authenticate(state: CloudState, method: str, params: Mapping[str, str]) -> AccessKey:
     """Check the caller's key, signature and STS token against ``state``; return the key.
 
@@ -97,26 +137,11 @@ def authenticate(state: CloudState, method: str, params: Mapping[str, str]) -> A
         raise RpcError(400, "MissingAccessKeyId", "AccessKeyId is mandatory for this action.")
     if not params.get("Signature"):
         raise RpcError(400, "MissingSignature", "Signature is mandatory for this action.")
-    key = state.lookup_key(access_key_id)
-    if key is None:
-        raise RpcError(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
-    if key.status != "Active":
-        raise RpcError(400, "InvalidAccessKeyId.Inactive", "Specified access key is disabled.")
+    key = check_key(state, access_key_id)
     sts = string_to_sign(method, params)
     if not hmac.compare_digest(compute_signature(key.access_key_secret, sts), params["Signature"]):
         raise RpcError(400, "SignatureDoesNotMatch", SIGNATURE_MISMATCH_PREFIX + sts)
-    if key.security_token is not None:
-        token = params.get("SecurityToken", "")
-        if not token:
-            raise RpcError(400, "MissingSecurityToken", "SecurityToken is mandatory for this action.")
-        if not hmac.compare_digest(token, key.security_token):
-            raise RpcError(
-                400,
-                "InvalidSecurityToken.MismatchWithAccessKey",
-                "Specified SecurityToken mismatch with the AccessKey.",
-            )
-        if key.token_expires_at is not None and state.clock.time() >= key.token_expires_at:
-            raise RpcError(400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired.")
+    check_security_token(state, key, params.get("SecurityToken", ""))
     return key
 
 
@@ -137,9 +162,14 @@ class RpcServiceBase:
         return f"{type(self).__name__}(name={self.name!r})"
 
     def action_of(self, request: HttpRequest) -> str:
+        if acs3_signature.is_acs3(request):
+            return request.header("x-acs-action")
         return request.query.get("Action", "")
 
     def access_key_id_of(self, request: HttpRequest) -> str:
+        if acs3_signature.is_acs3(request):
+            auth = acs3_signature.parse_acs3_authorization(request.header("authorization"))
+            return auth.access_key_id if auth is not None else ""
         return request.query.get("AccessKeyId", "")
 
     def error_response(self, status: int, code: str, message: str) -> HttpResponse:
@@ -156,6 +186,7 @@ class RpcServiceBase:
             status,
             json.dumps(body).encode(),
             {"Content-Type": "application/json;charset=utf-8", "x-acs-request-id": request_id},
+            error_code=code,
         )
 
     def garbage_response(self) -> HttpResponse:
@@ -173,10 +204,14 @@ class RpcServiceBase:
     def handle(self, request: HttpRequest) -> HttpResponse:
         """Authenticate, then :meth:`dispatch`; every failure becomes an error response."""
         params = request_parameters(request)
-        action = params.get("Action", "")
-        key_id = params.get("AccessKeyId", "")
+        v3 = acs3_signature.is_acs3(request)  # a Tea (V2 SDK) client: ACS3-HMAC-SHA256, action in a header
+        action = self.action_of(request) if v3 else params.get("Action", "")
+        key_id = self.access_key_id_of(request) if v3 else params.get("AccessKeyId", "")
         try:
-            key = authenticate(self.state, request.method, params)
+            if v3:
+                key = acs3_signature.authenticate_acs3(self.state, request)
+            else:
+                key = authenticate(self.state, request.method, params)
             response = self.dispatch(action, params, key)
         except RpcError as exc:
             _LOGGER.debug("%s %s from %s rejected: %s", self.name, action, mask_access_key_id(key_id), exc)

@@ -166,9 +166,11 @@ class _Handler(BaseHTTPRequestHandler):
             response = self._serve(service, request)
         else:
             _LOGGER.debug("injecting %s fault on %s %s", fault.kind, service.name, action)
+            if fault.kind in ("reset", "truncate"):
+                # Counted before the client can see the connection drop and read the counters.
+                owner.state.record(service.name, action, key_id)
             response = self._apply_fault(service, request, fault)
-        if response is None:  # reset or truncated: the counters still see the request
-            owner.state.record(service.name, action, key_id)
+        if response is None:  # reset or truncated: counted above
             return
         owner.state.record(service.name, response.action or action, response.access_key_id or key_id)
         if response.error_code:

@@ -1,0 +1,198 @@
+"""Managed credentials for ``alibabacloud-oss-v2`` clients, with the one retry after a rejected key.
+
+``alibabacloud_oss_v2`` (checked against 1.4.1, ``_client.py`` ``_sent_http_request``) signs every
+attempt of every operation with ``config.credentials_provider.get_credentials()`` and, after a failed
+attempt, asks ``config.retryer.is_error_retryable(error)`` whether to send it again (rewinding a
+seekable body itself; a non-seekable body is never retried). Both are public seams, so no private
+hook is needed:
+
+* :class:`ManagedOssV2CredentialsProvider` hands out the current snapshot and remembers, per thread
+  or task (a :mod:`contextvars` variable), which one the attempt was signed with;
+* :class:`ManagedOssV2Retryer` wraps the client's retryer: when an error is a rejected key
+  (``InvalidAccessKeyId`` ... see :class:`~oss_plugin.OssAKExpireHandler`) it asks the provider for one
+  single-flight replacement of *that* snapshot and allows exactly one more attempt, without delay,
+  if the key changed; otherwise it says "not retryable" and the client raises the original error.
+  Every other error is judged by the wrapped retryer (default ``StandardRetryer``).
+
+    config = oss.config.load_default()
+    config.region, config.endpoint = "cn-hangzhou", "https://oss-cn-hangzhou.aliyuncs.com"
+    client = oss.Client(configure(config, provider, "app-oss-ak"))
+
+Limits: ``Config.retry_max_attempts`` overrides the retryer's attempt count; set it to at least 2 (or
+leave it unset) or the retry after a rejection cannot happen. With the asyncio client
+(``alibabacloud_oss_v2.aio``) the SDK calls both hooks synchronously on the loop thread, so the one
+refresh after a rejection blocks the loop for one fetch (a cache hit never does); warm the cache
+with :func:`common_plugin.aio.get_async` before first use.
+
+Thread-safety: both classes are safe to share between threads and clients; per-attempt state lives
+in a context variable, so concurrent operations never see each other's snapshot.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime
+import logging
+
+import alibabacloud_oss_v2 as oss
+from alibabacloud_oss_v2.types import Credentials, Retryer
+from alibabacloud_oss_v2.types import CredentialsProvider as OssCredentialsProvider
+
+from common_plugin.ak_expire_handler import AKExpireHandler, as_expire_handler, judge_safely
+from common_plugin.credentials import ManagedCredential
+from common_plugin.provider import CredentialsProvider
+
+from .handler import OssAKExpireHandler
+
+__all__ = ["ManagedOssV2CredentialsProvider", "ManagedOssV2Retryer", "configure"]
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class _Attempt:
+    """What the current attempt of one operation signed with, and whether a rejection retry is used."""
+
+    __slots__ = ("owner", "pending_retry", "rejection_retried", "used")
+
+    def __init__(self, owner: ManagedOssV2CredentialsProvider, used: ManagedCredential) -> None:
+        self.owner = owner
+        self.used = used
+        self.pending_retry = False  # set by the retryer; the next get_credentials is that retry
+        self.rejection_retried = False
+
+
+_ATTEMPT: contextvars.ContextVar[_Attempt | None] = contextvars.ContextVar(
+    "managed_credentials_oss_v2_attempt", default=None
+)
+
+
+class ManagedOssV2CredentialsProvider(OssCredentialsProvider):  # type: ignore[misc]
+    """Gives an ``alibabacloud_oss_v2`` client the current key of one managed RAM credential secret.
+
+    Args:
+        provider: the cache the key is read from (one lock-free lookup per attempt).
+        secret_name: the managed RAM credential secret.
+
+    Thread-safe.
+    """
+
+    def __init__(self, provider: CredentialsProvider, secret_name: str) -> None:
+        if not secret_name:
+            raise ValueError("ManagedOssV2CredentialsProvider needs secret_name, a managed RAM credential")
+        self._provider = provider
+        self._secret_name = secret_name
+        self._converted: tuple[ManagedCredential, Credentials] | None = None
+
+    @property
+    def provider(self) -> CredentialsProvider:
+        return self._provider
+
+    @property
+    def secret_name(self) -> str:
+        return self._secret_name
+
+    def get_credentials(self) -> Credentials:
+        """The SDK's hook, called once per attempt: the current snapshot, converted.
+
+        Raises:
+            SecretFetchError, MalformedSecretError, ProviderClosedError: as
+                :meth:`CredentialsProvider.get` (the SDK wraps them in ``CredentialsFetchError``).
+        """
+        credential = self._provider.get(self._secret_name)
+        attempt = _ATTEMPT.get()
+        if attempt is not None and attempt.owner is self and attempt.pending_retry:
+            attempt.pending_retry = False
+            attempt.rejection_retried = True
+            attempt.used = credential
+        else:
+            _ATTEMPT.set(_Attempt(self, credential))
+        converted = self._converted
+        if converted is not None and converted[0] is credential:
+            return converted[1]
+        expiration = (
+            datetime.datetime.fromtimestamp(credential.expires_at, tz=datetime.timezone.utc)
+            if credential.expires_at is not None
+            else None
+        )
+        result = Credentials(
+            credential.access_key_id, credential.access_key_secret, credential.security_token, expiration
+        )
+        self._converted = (credential, result)
+        return result
+
+    def __repr__(self) -> str:
+        return f"ManagedOssV2CredentialsProvider(secret_name={self._secret_name!r})"
+
+
+class ManagedOssV2Retryer(Retryer):  # type: ignore[misc]
+    """A retryer that adds "refresh once, retry once if the key changed" to ``inner``.
+
+    Args:
+        credentials: the credentials provider the client signs with.
+        inner: the retryer for every other error (default ``StandardRetryer()``).
+        ak_expire_handler: judges rejected keys; default :class:`~oss_plugin.OssAKExpireHandler`.
+
+    Thread-safe.
+    """
+
+    def __init__(
+        self,
+        credentials: ManagedOssV2CredentialsProvider,
+        inner: Retryer | None = None,
+        *,
+        ak_expire_handler: object | None = None,
+    ) -> None:
+        self._credentials = credentials
+        self._inner = inner if inner is not None else oss.retry.StandardRetryer()
+        self._handler: AKExpireHandler = as_expire_handler(ak_expire_handler, OssAKExpireHandler())
+
+    def _attempt(self) -> _Attempt | None:
+        attempt = _ATTEMPT.get()
+        return attempt if attempt is not None and attempt.owner is self._credentials else None
+
+    def is_error_retryable(self, error: Exception) -> bool:
+        if not judge_safely(self._handler, error):
+            return bool(self._inner.is_error_retryable(error))
+        attempt = self._attempt()
+        if attempt is None or attempt.rejection_retried:
+            return False  # not signed by us, or the one retry is spent: the client raises this error
+        used = attempt.used
+        fresh = self._credentials.provider.refresh_rejected(self._credentials.secret_name, used)
+        if fresh is None or fresh.access_key_id == used.access_key_id:
+            return False
+        _LOGGER.info(
+            "retrying an OSS request for secret %s with the refreshed key %s",
+            self._credentials.secret_name,
+            fresh.masked_access_key_id,
+        )
+        attempt.pending_retry = True
+        return True
+
+    def max_attempts(self) -> int:
+        return max(int(self._inner.max_attempts()), 2)
+
+    def retry_delay(self, attempt: int, error: Exception) -> float:
+        state = self._attempt()
+        if state is not None and state.pending_retry:
+            return 0.0  # a new key, not an overloaded server: no back-off
+        return float(self._inner.retry_delay(attempt, error))
+
+    def __repr__(self) -> str:
+        return f"ManagedOssV2Retryer({self._credentials!r}, inner={self._inner!r})"
+
+
+def configure(
+    config: oss.config.Config,
+    provider: CredentialsProvider,
+    secret_name: str,
+    *,
+    ak_expire_handler: object | None = None,
+) -> oss.config.Config:
+    """Point ``config`` at a managed credential: set its credentials provider and wrap its retryer.
+
+    Returns ``config`` (changed in place) for ``oss.Client(configure(config, provider, name))``.
+    """
+    credentials = ManagedOssV2CredentialsProvider(provider, secret_name)
+    config.credentials_provider = credentials
+    config.retryer = ManagedOssV2Retryer(credentials, config.retryer, ak_expire_handler=ak_expire_handler)
+    return config

@@ -1,0 +1,165 @@
+"""alibabacloud-oss-v2 clients (real SDK, v4 and v1 signatures) against the OSS emulator."""
+
+from __future__ import annotations
+
+import io
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import alibabacloud_oss_v2 as oss
+import pytest
+
+from common_plugin.provider import CredentialsProvider
+from common_plugin.testing import LocalAliyun
+from oss_plugin.v2 import ManagedOssV2CredentialsProvider, ManagedOssV2Retryer, configure
+
+SECRET = "app-oss-key"
+BUCKET = "bkt"
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+
+
+def fetches(cloud: LocalAliyun) -> int:
+    return cloud.count("dkms", "GetSecretValue")
+
+
+def oss_requests(cloud: LocalAliyun, key_id: str) -> int:
+    return cloud.count("oss", None, key_id)
+
+
+@pytest.fixture
+def cloud(local_aliyun: LocalAliyun) -> LocalAliyun:
+    local_aliyun.create_ram_secret(SECRET)
+    local_aliyun.create_bucket(BUCKET)
+    return local_aliyun
+
+
+def make_client(cloud: LocalAliyun, provider: CredentialsProvider, **settings: Any) -> oss.Client:
+    config = oss.config.load_default()
+    config.region = cloud.region_id
+    config.endpoint = cloud.oss_endpoint
+    for name, value in settings.items():
+        setattr(config, name, value)
+    return oss.Client(configure(config, provider, SECRET))
+
+
+@pytest.mark.parametrize("signature_version", ["v4", "v1"])
+def test_revoked_key_one_fetch_one_retry(
+    cloud: LocalAliyun, make_provider: Callable[..., CredentialsProvider], signature_version: str
+) -> None:
+    client = make_client(cloud, make_provider(cloud), signature_version=signature_version)
+    client.put_object(oss.PutObjectRequest(bucket=BUCKET, key="a.txt", body=b"one"))
+    old = cloud.current_key(SECRET).access_key_id
+    cloud.rotate(SECRET)  # immediate revoke
+    new = cloud.current_key(SECRET).access_key_id
+    body = io.BytesIO(b"two")  # a seekable body: the SDK rewinds it for the retry
+    client.put_object(oss.PutObjectRequest(bucket=BUCKET, key="a.txt", body=body))
+    assert client.get_object(oss.GetObjectRequest(bucket=BUCKET, key="a.txt")).body.read() == b"two"
+    assert fetches(cloud) == 2
+    assert oss_requests(cloud, old) == 2  # one success, one rejection
+    assert oss_requests(cloud, new) == 2  # exactly one retry, then the get
+
+
+def test_key_unchanged_after_rejection_raises_the_original_error(
+    cloud: LocalAliyun, make_provider: Callable[..., CredentialsProvider]
+) -> None:
+    provider = make_provider(cloud)
+    config = oss.config.load_default()
+    config.region, config.endpoint = cloud.region_id, cloud.oss_endpoint
+    client = oss.Client(configure(config, provider, SECRET, ak_expire_handler=lambda e: True))
+    client.put_object(oss.PutObjectRequest(bucket=BUCKET, key="a.txt", body=b"one"))
+    cloud.disable_key(cloud.current_key(SECRET).access_key_id)
+    with pytest.raises(oss.exceptions.OperationError) as info:
+        client.get_object(oss.GetObjectRequest(bucket=BUCKET, key="a.txt"))
+    error = info.value.unwrap()
+    assert isinstance(error, oss.exceptions.ServiceError) and error.status_code == 403
+    assert fetches(cloud) == 2  # one refresh returned the same key: no retry
+    assert cloud.count("oss", "GetObject") == 1
+
+
+def test_a_second_rejection_is_not_retried_again(
+    cloud: LocalAliyun, make_provider: Callable[..., CredentialsProvider]
+) -> None:
+    client = make_client(cloud, make_provider(cloud))
+    client.put_object(oss.PutObjectRequest(bucket=BUCKET, key="a.txt", body=b"one"))
+    cloud.rotate(SECRET)
+    # the replacement is revoked as soon as it has been fetched: the retry is rejected too
+    cloud.inject_fault("oss", _rejected_fault(), count=2, action="GetObject")
+    with pytest.raises(oss.exceptions.OperationError) as info:
+        client.get_object(oss.GetObjectRequest(bucket=BUCKET, key="a.txt"))
+    assert info.value.unwrap().code == "InvalidAccessKeyId"
+    assert cloud.count("oss", "GetObject") == 2  # the first attempt and one retry, no more
+    assert fetches(cloud) == 2
+
+
+def _rejected_fault() -> Any:
+    from common_plugin.testing.state import Fault
+
+    return Fault("status", status=403, code="InvalidAccessKeyId")
+
+
+def test_other_errors_use_the_sdk_retryer(
+    cloud: LocalAliyun, make_provider: Callable[..., CredentialsProvider]
+) -> None:
+    client = make_client(cloud, make_provider(cloud))
+    with pytest.raises(oss.exceptions.OperationError) as info:
+        client.get_object(oss.GetObjectRequest(bucket=BUCKET, key="missing"))
+    assert info.value.unwrap().code == "NoSuchKey"
+    assert fetches(cloud) == 1 and cloud.count("oss", "GetObject") == 1
+
+
+def test_concurrent_threads_across_a_revoke_fetch_once(
+    cloud: LocalAliyun, make_provider: Callable[..., CredentialsProvider]
+) -> None:
+    client = make_client(cloud, make_provider(cloud))
+    client.put_object(oss.PutObjectRequest(bucket=BUCKET, key="a.txt", body=b"one"))
+    cloud.rotate(SECRET)
+    n = 16
+    barrier = threading.Barrier(n)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        barrier.wait()
+        try:
+            client.get_object(oss.GetObjectRequest(bucket=BUCKET, key="a.txt")).body.read()
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert fetches(cloud) == 2
+
+
+def test_credentials_provider_converts_and_hides_the_secret(
+    cloud: LocalAliyun, make_provider: Callable[..., CredentialsProvider]
+) -> None:
+    credentials = ManagedOssV2CredentialsProvider(make_provider(cloud), SECRET)
+    converted = credentials.get_credentials()
+    key = cloud.current_key(SECRET)
+    assert converted.access_key_id == key.access_key_id and converted.has_keys()
+    assert credentials.get_credentials() is converted  # cached per snapshot
+    retryer = ManagedOssV2Retryer(credentials)
+    assert retryer.max_attempts() >= 2
+    for text in (repr(credentials), repr(retryer)):
+        assert key.access_key_secret not in text and key.access_key_id not in text
+
+
+def test_sample(
+    cloud: LocalAliyun, make_provider: Callable[..., CredentialsProvider], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(SAMPLES))
+    sys.modules.pop("oss_v2_client", None)
+    import oss_v2_client
+
+    provider = make_provider(cloud)
+    endpoint = str(cloud.oss_endpoint)
+    assert oss_v2_client.main(provider, SECRET, endpoint, BUCKET) == b"hello, managed key"
+    cloud.rotate(SECRET)
+    assert oss_v2_client.main(provider, SECRET, endpoint, BUCKET) == b"hello, managed key"
+    assert fetches(cloud) == 2

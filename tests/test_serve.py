@@ -1,0 +1,257 @@
+"""``managed-credentials serve``: the ALIBABA_CLOUD_CREDENTIALS_URI endpoint, its token and its defences."""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alibabacloud_credentials.client import Client as CredentialClient
+from alibabacloud_credentials.exceptions import CredentialException
+from alibabacloud_credentials.models import Config as CredentialConfig
+from alibabacloud_credentials.provider import URLCredentialsProvider
+from alibabacloud_sts20150401.client import Client as StsClient
+from alibabacloud_tea_openapi import utils_models as open_api_models
+
+from common_plugin.provider import CredentialsProvider
+from common_plugin.serve import CredentialsServer, add_serve_command, credentials_document, run_serve
+from common_plugin.testing import LocalAliyun
+
+SECRET = "app-key"
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+
+
+@pytest.fixture
+def cloud(local_aliyun: LocalAliyun) -> LocalAliyun:
+    local_aliyun.create_ram_secret(SECRET)
+    return local_aliyun
+
+
+@pytest.fixture
+def server(
+    cloud: LocalAliyun, make_provider: Callable[..., CredentialsProvider]
+) -> Iterator[CredentialsServer]:
+    with CredentialsServer(make_provider(cloud), [SECRET]) as running:
+        yield running
+
+
+def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    """A plain HTTP client: the stand-in for a process in another language."""
+    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - loopback only
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def test_the_real_sdk_uri_provider_reads_it(cloud: LocalAliyun, server: CredentialsServer) -> None:
+    key = cloud.current_key(SECRET)
+    uri_provider = URLCredentialsProvider(uri=server.credentials_uri())
+    credentials = uri_provider.get_credentials()
+    assert credentials.get_access_key_id() == key.access_key_id
+    assert credentials.get_access_key_secret() == key.access_key_secret
+    assert credentials.get_security_token() == ""
+    # Expiration: 15 min (the SDK's margin) + max_age ahead, so the SDK comes back in about a minute
+    assert 0 < credentials.get_expiration() - time.time() - 15 * 60 <= 61
+    client = CredentialClient(
+        CredentialConfig(type="credentials_uri", credentials_uri=server.credentials_uri())
+    )
+    assert client.get_credential().access_key_id == key.access_key_id
+
+
+def test_a_tea_client_signs_with_served_credentials(cloud: LocalAliyun, server: CredentialsServer) -> None:
+    credential = CredentialClient(
+        CredentialConfig(type="credentials_uri", credentials_uri=server.credentials_uri())
+    )
+    config = open_api_models.Config(credential=credential, endpoint=cloud.sts_endpoint, protocol="http")
+    assert StsClient(config).get_caller_identity().body.identity_type == "RAMUser"
+    assert cloud.count("sts", "GetCallerIdentity", cloud.current_key(SECRET).access_key_id) == 1
+
+
+def test_the_sdk_without_the_token_is_refused(server: CredentialsServer) -> None:
+    wrong = server.credentials_uri().replace(server.token, "x" * len(server.token))
+    with pytest.raises(CredentialException) as info:
+        URLCredentialsProvider(uri=wrong).get_credentials()
+    assert "401" in str(info.value) and server.token not in str(info.value)
+    with pytest.raises(CredentialException):
+        URLCredentialsProvider(uri=server.base_url + "/credentials").get_credentials()
+
+
+def test_a_plain_http_client_needs_the_token(cloud: LocalAliyun, server: CredentialsServer) -> None:
+    key_id = cloud.current_key(SECRET).access_key_id
+    status, body = get(server.base_url + "/credentials", {"Authorization": f"Bearer {server.token}"})
+    assert status == 200 and body["Code"] == "Success" and body["AccessKeyId"] == key_id
+    assert set(body) == {"Code", "AccessKeyId", "AccessKeySecret", "SecurityToken", "Expiration"}
+    assert get(server.credentials_uri())[1]["AccessKeyId"] == key_id
+    assert get(server.credentials_uri(SECRET))[1]["AccessKeyId"] == key_id
+    for headers in ({}, {"Authorization": "Bearer wrong-token-wrong-token"}, {"Authorization": server.token}):
+        status, body = get(server.base_url + "/credentials", headers)
+        assert status == 401 and "AccessKeyId" not in body
+    assert get(server.base_url + "/" + "y" * 43 + "/credentials")[0] == 401
+
+
+def test_ssrf_and_dns_rebinding_defences(server: CredentialsServer) -> None:
+    auth = {"Authorization": f"Bearer {server.token}"}
+    url = server.base_url + "/credentials"
+    assert get(url, {**auth, "Host": "evil.example.com"})[0] == 403  # a rebound DNS name
+    assert get(url, {**auth, "Host": f"localhost:{server.port}"})[0] == 200
+    assert get(url, {**auth, "X-Forwarded-For": "10.0.0.1"})[0] == 403  # came through a proxy
+    assert get(url + "/other-secret", auth)[0] == 404  # only the named secrets are served
+    assert get(server.base_url + "/", auth)[0] == 404
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    conn.request("POST", "/credentials", headers=auth)
+    assert conn.getresponse().status == 405
+    conn.close()
+
+
+def test_rotation_is_served_and_nothing_secret_is_logged(
+    cloud: LocalAliyun, server: CredentialsServer, make_provider: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    first = get(server.credentials_uri())[1]
+    cloud.rotate(SECRET, grace_seconds=600)
+    server.provider.refresh(SECRET)  # what the proactive refresh job does
+    second = get(server.credentials_uri())[1]
+    assert second["AccessKeyId"] == cloud.current_key(SECRET).access_key_id != first["AccessKeyId"]
+    assert server.token not in caplog.text and server.token not in repr(server)
+    assert first["AccessKeySecret"] not in caplog.text and second["AccessKeySecret"] not in caplog.text
+
+
+def test_unavailable_secret_is_a_503_without_details(
+    cloud: LocalAliyun, make_provider: Callable[..., CredentialsProvider]
+) -> None:
+    with CredentialsServer(make_provider(cloud), ["missing"]) as running:
+        status, body = get(running.credentials_uri())
+    assert status == 503 and body["Code"] == "CredentialsUnavailable"
+
+
+def test_document_format_and_sts_expiry() -> None:
+    doc = credentials_document("id", "secret", "token", 1_000_100.0, now=1_000_000.0, max_age_seconds=60)
+    assert doc == {
+        "Code": "Success",
+        "AccessKeyId": "id",
+        "AccessKeySecret": "secret",
+        "SecurityToken": "token",
+        "Expiration": "1970-01-12T13:48:20Z",  # the token's own expiry, sooner than now + 16 min
+    }
+
+
+def test_only_loopback_and_long_tokens(cloud: LocalAliyun, make_provider: Any) -> None:
+    provider = make_provider(cloud)
+    with pytest.raises(ValueError, match="loopback"):
+        CredentialsServer(provider, [SECRET], host="0.0.0.0")  # noqa: S104 - asserting it is refused
+    with pytest.raises(ValueError, match="16"):
+        CredentialsServer(provider, [SECRET], token="short")
+
+
+def test_unix_socket(cloud: LocalAliyun, make_provider: Any, tmp_path: Path) -> None:
+    path = tmp_path / "creds.sock"
+    with CredentialsServer(make_provider(cloud), [SECRET], unix_socket=path) as running:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        for token, expected in ((running.token, 200), ("nope", 401)):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(5)
+                sock.connect(str(path))
+                sock.sendall(
+                    b"GET /credentials HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                    + f"Authorization: Bearer {token}\r\n\r\n".encode()
+                )
+                reply = b""
+                while chunk := sock.recv(65536):
+                    reply += chunk
+            assert reply.startswith(f"HTTP/1.1 {expected}".encode())
+    assert not path.exists()
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_curl_in_another_process(cloud: LocalAliyun, server: CredentialsServer) -> None:
+    curl = shutil.which("curl") or "curl"
+    ok = subprocess.run(  # noqa: S603 - fixed arguments, loopback URL
+        [curl, "-s", "-H", f"Authorization: Bearer {server.token}", server.base_url + "/credentials"],
+        capture_output=True,
+        timeout=20,
+        check=True,
+    )
+    assert json.loads(ok.stdout)["AccessKeyId"] == cloud.current_key(SECRET).access_key_id
+    refused = subprocess.run(  # noqa: S603
+        [curl, "-s", "-o", "/dev/null", "-w", "%{http_code}", server.base_url + "/credentials"],
+        capture_output=True,
+        timeout=20,
+        check=True,
+    )
+    assert refused.stdout == b"401"
+
+
+def test_default_chain_of_a_fresh_process_picks_it_up(
+    cloud: LocalAliyun, server: CredentialsServer, tmp_path: Path
+) -> None:
+    """No code change: an unmodified program using the SDK's default chain signs with the managed key."""
+    program = (
+        "from alibabacloud_credentials.client import Client\nprint(Client().get_credential().access_key_id)\n"
+    )
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),  # no ~/.aliyun or ~/.alibabacloud profiles
+        "ALIBABA_CLOUD_CREDENTIALS_URI": server.credentials_uri(),
+        "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",  # skip the ECS metadata probe off ECS
+    }
+    done = subprocess.run(  # noqa: S603 - our interpreter, a fixed program
+        [sys.executable, "-c", program], capture_output=True, timeout=60, env=env, check=True
+    )
+    assert done.stdout.decode().strip() == cloud.current_key(SECRET).access_key_id
+
+
+def test_the_command(cloud: LocalAliyun, tmp_path: Path) -> None:
+    parser = argparse.ArgumentParser()
+    add_serve_command(parser.add_subparsers(dest="command"))
+    properties = cloud.write_properties(tmp_path / "p.properties")
+    uri_file, token_file = tmp_path / "uri", tmp_path / "token"
+    args = parser.parse_args(
+        ["serve", "--config", str(properties), "--secret", SECRET, "--uri-file", str(uri_file)]
+        + ["--token-file", str(token_file)]
+    )
+    stop, ready = threading.Event(), threading.Event()
+    result: list[int] = []
+    servers: list[CredentialsServer] = []
+
+    def on_ready(running: CredentialsServer) -> None:
+        servers.append(running)
+        ready.set()
+
+    thread = threading.Thread(target=lambda: result.append(run_serve(args, stop, on_ready)))
+    thread.start()
+    try:
+        assert ready.wait(30)
+        for path in (uri_file, token_file):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        uri = uri_file.read_text().strip()
+        assert token_file.read_text().strip() in uri
+        assert get(uri)[1]["AccessKeyId"] == cloud.current_key(SECRET).access_key_id
+    finally:
+        stop.set()
+        thread.join()
+    assert result == [0]
+
+
+def test_sample(cloud: LocalAliyun, make_provider: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(SAMPLES))
+    sys.modules.pop("serve_endpoint", None)
+    import serve_endpoint
+
+    key_id = cloud.current_key(SECRET).access_key_id
+    assert serve_endpoint.main(make_provider(cloud), SECRET) == (key_id, key_id)
