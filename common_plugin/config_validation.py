@@ -153,7 +153,8 @@ def parse_positive_int(entry: Entry | None, default: int) -> int:
     """Parse a whole number >= 1."""
     if entry is None:
         return default
-    if not entry.value.isdigit() or int(entry.value) < 1:
+    # isascii: str.isdigit() also accepts '²' and '①', which int() rejects
+    if not (entry.value.isascii() and entry.value.isdigit()) or int(entry.value) < 1:
         raise error(f"{entry.label}: must be a whole number >= 1", entry.key)
     return int(entry.value)
 

@@ -7,6 +7,7 @@ signer reads is a frozen object whose secret fields stay out of ``repr``.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -166,11 +167,11 @@ def parse_timestamp(raw: Any) -> float | None:
     if isinstance(raw, bool):
         raise ValueError("a timestamp field holds a boolean")
     if isinstance(raw, (int, float)):
-        number = float(raw)
+        number = _finite(raw, "a timestamp field")
     else:
         text = str(raw).strip()
         if re.fullmatch(r"\d+(\.\d+)?", text):
-            number = float(text)
+            number = _finite(text, "a timestamp field")
         else:
             for fmt in _ISO_FORMATS:
                 try:
@@ -182,6 +183,17 @@ def parse_timestamp(raw: Any) -> float | None:
                 return parsed.timestamp()
             raise ValueError("a timestamp field is neither ISO-8601 (2026-01-31T08:00:00Z) nor epoch seconds")
     return number / 1000.0 if number > 1e11 else number
+
+
+def _finite(raw: float | str, what: str) -> float:
+    """``float(raw)``, or ValueError for NaN, infinity and integers too large for a float."""
+    try:
+        number = float(raw)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ValueError(f"{what} is not a finite number")
+    return number
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)")
@@ -199,12 +211,13 @@ def parse_duration_seconds(raw: Any) -> float | None:
     if isinstance(raw, bool):
         raise ValueError("a duration field holds a boolean")
     if isinstance(raw, (int, float)):
-        seconds = float(raw)
+        seconds = _finite(raw, "a duration field")
     else:
         match = _DURATION.fullmatch(str(raw).strip())
         if not match:
             raise ValueError("a duration field is not like '604800s', '6h' or a number of seconds")
-        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+        amount = _finite(match.group(1), "a duration field")
+        seconds = _finite(amount * _UNITS[match.group(2)], "a duration field")  # '9'*308 + 'd' overflows
     if seconds < 0:
         raise ValueError("a duration field is negative")
     return seconds

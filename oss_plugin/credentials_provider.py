@@ -21,8 +21,7 @@ import oss2
 
 from common_plugin.credentials import ManagedCredential
 from common_plugin.provider import CredentialsProvider
-
-from ._redaction import install_token_redaction
+from common_plugin.sources.sdk_logging import silence_sdk_wire_logging
 
 __all__ = ["ManagedOssCredentialsProvider"]
 
@@ -41,7 +40,7 @@ class ManagedOssCredentialsProvider(oss2.credentials.CredentialsProvider):  # ty
     def __init__(self, provider: CredentialsProvider, secret_name: str) -> None:
         if not secret_name:
             raise ValueError("ManagedOssCredentialsProvider needs secret_name, a managed RAM credential")
-        install_token_redaction()  # oss2 logs request headers, STS token included, at DEBUG
+        silence_sdk_wire_logging()  # oss2 logs request headers, STS token included, at DEBUG
         self._provider = provider
         self._secret_name = secret_name
         self._local = threading.local()

@@ -135,7 +135,7 @@ class ProxyAcsClient(AcsClient):  # type: ignore[misc]
             timeout=timeout,
             session_period=session_period,
             debug=debug,
-            verify=verify,
+            verify=verify,  # tls-opt-out: verify (the caller's own AcsClient argument, passed through)
             pool_size=pool_size,
             proxy=proxy,
         )

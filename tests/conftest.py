@@ -15,6 +15,8 @@ import pytest
 if TYPE_CHECKING:
     from common_plugin.provider import CredentialsProvider
 
+pytest_plugins = ["secret_hygiene"]
+
 _AMBIENT = (
     "HTTP_PROXY",
     "HTTPS_PROXY",

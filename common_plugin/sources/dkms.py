@@ -78,7 +78,7 @@ class DkmsSource(SecretSource):
             client_key_content=client_key_content,
             password=password,
             ca_file_path=ca_file_path,
-            ignore_ssl=ignore_ssl_certs,
+            ignore_ssl=ignore_ssl_certs,  # tls-opt-out: ignoreSslCerts
             read_timeout=timeout_ms,
             connect_timeout=timeout_ms,
         )
@@ -103,7 +103,7 @@ class DkmsSource(SecretSource):
         )
         # One attempt: failover and backoff are FailoverSource's job, so the client's own fixed
         # 1 s retry loop is switched off.
-        runtime = RuntimeOptions(autoretry=False, ignore_ssl=self._ignore_ssl)
+        runtime = RuntimeOptions(autoretry=False, ignore_ssl=self._ignore_ssl)  # tls-opt-out: ignoreSslCerts
         try:
             response = self._client.get_secret_value_with_options(request, runtime)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a typed SecretFetchError

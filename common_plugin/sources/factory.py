@@ -36,7 +36,7 @@ def build_source(config: ProviderConfig) -> SecretSource:
                 client_key_content=instance.client_key_content,
                 password=instance.password,
                 ca_file_path=str(instance.ca_file_path) if instance.ca_file_path else None,
-                ignore_ssl_certs=instance.ignore_ssl_certs,
+                ignore_ssl_certs=instance.ignore_ssl_certs,  # tls-opt-out: ignoreSslCerts
                 timeout_seconds=timeout,
                 protocol=protocol,
             )
