@@ -38,3 +38,15 @@ def test_signer_seam_used_by_the_snapshot_signer() -> None:
     )
     for name in ("get_signed_header", "get_url", "get_style", "get_query_params", "add_query_param"):
         assert callable(getattr(RpcRequest, name, None)) or callable(getattr(AcsRequest, name, None)), name
+
+
+def test_rpc_request_signature_algorithm_attribute() -> None:
+    """ClientKeySigner sets ``request._signer`` to aliyunsdkcore's SHA256withRSA module."""
+    from aliyunsdkcore.auth.algorithm import sha_hmac256
+
+    request = RpcRequest("Kms", "2016-01-20", "GetSecretValue")
+    assert hasattr(request, "_signer"), (
+        f"aliyunsdkcore {aliyunsdkcore.__version__}: RpcRequest._signer is gone"
+    )
+    assert "self._signer" in inspect.getsource(RpcRequest.get_url)
+    assert sha_hmac256.get_signer_name() == "SHA256withRSA" and sha_hmac256.get_signer_type() == "PRIVATEKEY"

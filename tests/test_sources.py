@@ -71,6 +71,23 @@ def test_gateway_source_with_ram_role(
     assert local_aliyun.count("kms", "GetSecretValue") == 1
 
 
+def test_gateway_source_with_a_client_key(local_aliyun: LocalAliyun, tmp_path: Path) -> None:
+    local_aliyun.create_ram_secret("app-key")
+    path = local_aliyun.write_properties(
+        tmp_path / "p.properties", mode="gateway", credentials_type="client_key"
+    )
+    source = build_source(load_config(path))
+    cred = ManagedCredential.from_secret_value(source.get_secret_value("app-key"), fetched_at=0)
+    assert cred.access_key_id == local_aliyun.current_key("app-key").access_key_id
+    key_id = local_aliyun.client_key.key_id
+    assert local_aliyun.count("kms", "GetSecretValue", key_id) == 1  # signed SHA256withRSA by the key
+    assert local_aliyun.dkms is not None
+    local_aliyun.dkms.revoke_client_key(key_id)
+    with pytest.raises(SecretFetchError) as info:
+        source.get_secret_value("app-key")
+    assert info.value.code == "InvalidAccessKeyId.NotFound" and not info.value.retryable
+
+
 def test_plain_http_emulator_dkms(local_aliyun_factory: Callable[..., LocalAliyun], tmp_path: Path) -> None:
     cloud = local_aliyun_factory(tls=False)
     cloud.create_ram_secret("app-key")

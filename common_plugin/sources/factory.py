@@ -84,8 +84,12 @@ def gateway_credential(credentials: GatewayCredentialsConfig) -> Any:
         )
     if kind == "ecs_ram_role":
         return sdk_credentials.EcsRamRoleCredential(credentials.role_name)
+    if kind == "client_key" and credentials.client_key_content and credentials.client_key_password:
+        from .client_key_signer import ClientKeySigner
+
+        return ClientKeySigner(credentials.client_key_content, credentials.client_key_password)
     raise ConfigError(
-        f"credentials_type={kind} is not supported for the KMS gateway by this version; use ak, "
-        "ram_role or ecs_ram_role, or a dedicated KMS instance with cache_client_dkms_config_info",
+        f"credentials_type={kind} cannot be used for the KMS gateway; use ak, sts, ram_role, "
+        "ecs_ram_role or client_key",
         key="credentials_type",
     )

@@ -14,6 +14,7 @@ from typing import Any
 from ..credentials import SecretValue
 from ..exceptions import SecretFetchError
 from .base import SecretSource
+from .client_key_signer import ClientKeySigner
 from .sdk_logging import silence_sdk_wire_logging
 
 __all__ = ["GatewaySource"]
@@ -39,7 +40,8 @@ class GatewaySource(SecretSource):
         endpoint: ``kms.<region>.aliyuncs.com``, ``kms-vpc.<region>.aliyuncs.com``, a custom
             ``host[:port]``, or ``http://host:port`` for a plain-HTTP local emulator.
         credential: an aliyunsdkcore credential object (``AccessKeyCredential``,
-            ``RamRoleArnCredential``, ``EcsRamRoleCredential``, ``StsTokenCredential``).
+            ``RamRoleArnCredential``, ``EcsRamRoleCredential``, ``StsTokenCredential``), or a
+            :class:`~common_plugin.sources.client_key_signer.ClientKeySigner`.
         ca_file_path: the CA bundle to verify the gateway with; ``None`` uses the SDK's default
             bundle. Verification is never switched off here.
         timeout_seconds: connect and read timeout.
@@ -59,11 +61,16 @@ class GatewaySource(SecretSource):
         timeout_seconds: float = 10.0,
         sts_endpoint: str | None = None,
     ) -> None:
+        from aliyunsdkcore.auth.credentials import AccessKeyCredential
         from aliyunsdkcore.client import AcsClient
 
         silence_sdk_wire_logging()
         self.region_id = region_id
         self.endpoint = endpoint
+        self._signer: Any = None
+        if isinstance(credential, ClientKeySigner):
+            # AcsClient insists on a credential even when every request gets an explicit signer.
+            self._signer, credential = credential, AccessKeyCredential("client-key", "unused")
         self._client = AcsClient(
             region_id=region_id,
             credential=credential,
@@ -88,7 +95,9 @@ class GatewaySource(SecretSource):
         request.set_accept_format("JSON")
         request.set_endpoint(self.endpoint)
         try:
-            status, _headers, body, exception = self._client._implementation_of_do_action(request)
+            status, _headers, body, exception = self._client._implementation_of_do_action(
+                request, self._signer
+            )
         except Exception as exc:  # noqa: BLE001 - ClientException (network, TLS) and anything else
             code = getattr(exc, "error_code", None) or type(exc).__name__
             raise SecretFetchError(

@@ -119,6 +119,7 @@ class DkmsService:
         )
         with self._lock:
             self._public_keys[key_id] = private_key.public_key()
+        self._state.register_client_key(key_id, private_key.public_key())
         _LOGGER.debug("issued DKMS client key %s", key_id)
         return ClientKey(key_id, base64.b64encode(p12).decode(), public_pem)
 
@@ -126,6 +127,7 @@ class DkmsService:
         """Forget a client key: later requests signed with it get ``Unauthorized``."""
         with self._lock:
             self._public_keys.pop(key_id, None)
+        self._state.forget_client_key(key_id)
 
     # ---- service interface -------------------------------------------------------------------
     def action_of(self, request: HttpRequest) -> str:

@@ -418,8 +418,16 @@ class LocalAliyun:
         key = self.gateway_access_key
         if key is None:
             raise RuntimeError("the emulator is not running")
-        if credentials_type not in ("ak", "ram_role", "sts"):
-            raise ValueError("credentials_type must be 'ak', 'ram_role' or 'sts' for the emulator")
+        if credentials_type not in ("ak", "ram_role", "sts", "client_key"):
+            raise ValueError(
+                "credentials_type must be 'ak', 'ram_role', 'sts' or 'client_key' for the emulator"
+            )
+        if credentials_type == "client_key":  # the DKMS client key also signs gateway requests
+            return [
+                "credentials_type=client_key",
+                f"client_key_private_key_path={self.client_key_file}",
+                f"client_key_password_from_file_path={self.client_key_password_file}",
+            ]
         lines = [
             f"credentials_type={credentials_type}",
             f"credentials_access_key_id={key.access_key_id}",

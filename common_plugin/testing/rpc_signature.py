@@ -28,6 +28,10 @@ import uuid
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, quote
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+from cryptography.hazmat.primitives.hashes import SHA256
+
 from ..masking import mask_access_key_id
 from . import acs3_signature
 from .state import AccessKey, CloudState
@@ -137,12 +141,26 @@ def authenticate(state: CloudState, method: str, params: Mapping[str, str]) -> A
         raise RpcError(400, "MissingAccessKeyId", "AccessKeyId is mandatory for this action.")
     if not params.get("Signature"):
         raise RpcError(400, "MissingSignature", "Signature is mandatory for this action.")
-    key = check_key(state, access_key_id)
     sts = string_to_sign(method, params)
+    if params.get("SignatureMethod") == "SHA256withRSA":
+        return _authenticate_client_key(state, access_key_id, sts, params["Signature"])
+    key = check_key(state, access_key_id)
     if not hmac.compare_digest(compute_signature(key.access_key_secret, sts), params["Signature"]):
         raise RpcError(400, "SignatureDoesNotMatch", SIGNATURE_MISMATCH_PREFIX + sts)
     check_security_token(state, key, params.get("SecurityToken", ""))
     return key
+
+
+def _authenticate_client_key(state: CloudState, key_id: str, sts: str, signature: str) -> AccessKey:
+    """A request signed SHA256withRSA with a client key (``credentials_type=client_key``)."""
+    public_key = state.client_public_key(key_id)
+    if public_key is None:
+        raise RpcError(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
+    try:
+        public_key.verify(base64.b64decode(signature), sts.encode("utf-8"), PKCS1v15(), SHA256())
+    except (InvalidSignature, ValueError):
+        raise RpcError(400, "SignatureDoesNotMatch", SIGNATURE_MISMATCH_PREFIX + sts) from None
+    return AccessKey(access_key_id=key_id, access_key_secret="")  # noqa: S106 - a client key has none
 
 
 class RpcServiceBase:

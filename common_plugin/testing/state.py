@@ -14,6 +14,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 from ..clock import SYSTEM_CLOCK, Clock
 
@@ -162,6 +163,7 @@ class CloudState:
         self._secrets: dict[str, Secret] = {}
         self._counters: Counter[tuple[str, str, str]] = Counter()
         self._error_codes: Counter[tuple[str, str]] = Counter()
+        self._client_keys: dict[str, Any] = {}  # KeyId -> RSA public key of an issued client key
         rng = random.Random(seed)  # noqa: S311 - fault timing, not security
         self.faults: dict[str, FaultPlan] = {name: FaultPlan(rng) for name in self.SERVICES}
 
@@ -398,6 +400,20 @@ class CloudState:
         """The names of all secrets, sorted."""
         with self._lock:
             return sorted(self._secrets)
+
+    # ---- client keys (issued by the DKMS service, also accepted by the KMS gateway) ----------
+    def register_client_key(self, key_id: str, public_key: Any) -> None:
+        with self._lock:
+            self._client_keys[key_id] = public_key
+
+    def forget_client_key(self, key_id: str) -> None:
+        with self._lock:
+            self._client_keys.pop(key_id, None)
+
+    def client_public_key(self, key_id: str) -> Any:
+        """The RSA public key of client key ``key_id``, or ``None`` when unknown or revoked."""
+        with self._lock:
+            return self._client_keys.get(key_id)
 
     # ---- counters ----------------------------------------------------------------------------
     def record(self, service: str, action: str, access_key_id: str = "") -> None:
