@@ -34,6 +34,8 @@ def provider_from_config(
     policy = RefreshPolicy(
         default_interval_seconds=config.refresh_interval_seconds,
         min_interval_seconds=config.min_refresh_interval_seconds,
+        rotation_spread_seconds=config.rotation_spread_seconds,
+        rotation_spread_fraction=config.rotation_spread_fraction,
     )
     store = None
     if config.cache_dir is not None:

@@ -84,6 +84,7 @@ KNOWN_KEYS: frozenset[str] = frozenset(
         "cache_key_env_variable",
         "refresh_interval",
         "min_refresh_interval",
+        "rotation_refresh_spread",
         "request_timeout",
         "max_fetch_attempts",
     }
@@ -115,6 +116,9 @@ class ProviderConfig:
         cache_key_decryptor: which key protects that cache: ``client_key`` (default with DKMS),
             ``env`` (default otherwise), ``file``, or a ``package.module.Class`` of your own.
         cache_key_file / cache_key_env_variable: the key material for ``file`` / ``env``.
+        rotation_spread_seconds / rotation_spread_fraction: after a secret's rotation, processes
+            pick the new key up at a random time within max(seconds, fraction x RotationInterval)
+            (``rotation_refresh_spread``: a duration like ``5m`` or a percentage like ``90%``).
         refresh_interval_seconds: proactive refresh period when a secret has no rotation schedule.
         min_refresh_interval_seconds: floor under any computed refresh period.
         request_timeout_seconds: timeout of one GetSecretValue call.
@@ -133,6 +137,8 @@ class ProviderConfig:
     cache_key_file: Path | None = None
     cache_key_env_variable: str | None = None
     refresh_interval_seconds: float = DEFAULT_REFRESH_INTERVAL_SECONDS
+    rotation_spread_seconds: float = 300.0
+    rotation_spread_fraction: float = 0.0
     min_refresh_interval_seconds: float = DEFAULT_MIN_REFRESH_INTERVAL_SECONDS
     request_timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS
     max_fetch_attempts: int = DEFAULT_MAX_FETCH_ATTEMPTS
@@ -279,6 +285,7 @@ def _build(entries: dict[str, Entry], environ: Mapping[str, str], source_path: P
         secret_names=_parse_secret_names(present.get("secret_names")),
         kms_ca_file_path=ca_path,
         sts_endpoint=present["sts_endpoint"].value if "sts_endpoint" in present else None,
+        **_rotation_spread(present.get("rotation_refresh_spread")),
         **_cache_settings(present, bool(dkms)),
         refresh_interval_seconds=refresh,
         min_refresh_interval_seconds=minimum,
@@ -290,6 +297,21 @@ def _build(entries: dict[str, Entry], environ: Mapping[str, str], source_path: P
         ),
         source_path=source_path,
     )
+
+
+def _rotation_spread(entry: Entry | None) -> dict[str, Any]:
+    """``rotation_refresh_spread``: ``90%`` of the RotationInterval, or a duration like ``30m``."""
+    if entry is None:
+        return {}
+    if entry.value.endswith("%"):
+        try:
+            percent = float(entry.value[:-1])
+        except ValueError:
+            percent = -1.0
+        if not 0 <= percent < 100:
+            raise error(f"{entry.label}: a percentage must be from 0% to 99%, e.g. 90%", entry.key)
+        return {"rotation_spread_fraction": percent / 100}
+    return {"rotation_spread_seconds": v.parse_seconds(entry, 300.0)}
 
 
 def _cache_settings(present: dict[str, Entry], has_dkms: bool) -> dict[str, Any]:

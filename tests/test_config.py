@@ -690,3 +690,39 @@ def test_hash_in_values_survives_the_file(keys: Path) -> None:
     path = _write_properties(keys, "gw.properties", **props)
     credentials = load_config(path, environ={}).credentials
     assert credentials is not None and credentials.access_key_secret == AK_SECRET
+
+
+@pytest.mark.parametrize(
+    "value, seconds, fraction",
+    [("90%", 300.0, 0.9), ("30m", 1800.0, 0.0), ("0%", 300.0, 0.0)],
+)
+def test_rotation_refresh_spread(value: str, seconds: float, fraction: float, tmp_path: Path) -> None:
+    config = load_config(
+        {
+            "cache_client_region_id": '[{"regionId":"cn-hangzhou"}]',
+            "credentials_type": "ak",
+            "credentials_access_key_id": "LTAIexample",
+            "credentials_access_secret": "not-a-real-secret",
+            "rotation_refresh_spread": value,
+        },
+        base_dir=tmp_path,
+        environ={},
+    )
+    assert (config.rotation_spread_seconds, config.rotation_spread_fraction) == (seconds, fraction)
+
+
+@pytest.mark.parametrize("value", ["100%", "x%", "soon"])
+def test_rotation_refresh_spread_rejects_bad_values(value: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(
+            {
+                "cache_client_region_id": '[{"regionId":"cn-hangzhou"}]',
+                "credentials_type": "ak",
+                "credentials_access_key_id": "LTAIexample",
+                "credentials_access_secret": "not-a-real-secret",
+                "rotation_refresh_spread": value,
+            },
+            base_dir=tmp_path,
+            environ={},
+        )
+    assert info.value.key == "rotation_refresh_spread"

@@ -129,3 +129,32 @@ def test_invalid_policy_names_the_field(field: str, value: object) -> None:
         RefreshPolicy(**{field: value})  # type: ignore[arg-type]
     assert info.value.key == field
     assert isinstance(info.value, ValueError)
+
+
+def test_a_known_rotation_suppresses_the_default_interval_that_would_fetch_the_old_key() -> None:
+    policy = RefreshPolicy()  # default interval 6 h, the same as the rotation interval
+    rng = _rng()
+    cred = _cred(next_rotation_at=NOW + 6 * HOUR, rotation_interval_seconds=6 * HOUR)
+    for _ in range(100):
+        assert policy.next_refresh_at(cred, NOW, rng) >= NOW + 6 * HOUR + 60  # after, never before
+
+
+def test_a_distant_rotation_keeps_the_default_interval_as_a_safety_net() -> None:
+    policy = RefreshPolicy(jitter_fraction=0)
+    cred = _cred(next_rotation_at=NOW + 30 * 24 * HOUR, rotation_interval_seconds=30 * 24 * HOUR)
+    assert policy.next_refresh_at(cred, NOW, _rng()) == NOW + 6 * HOUR
+
+
+def test_an_expiry_alone_does_not_count_as_a_known_rotation() -> None:
+    policy = RefreshPolicy(jitter_fraction=0)
+    cred = _cred(expires_at=NOW + 48 * HOUR, rotation_interval_seconds=2 * HOUR)
+    assert policy.next_refresh_at(cred, NOW, _rng()) == NOW + 2 * HOUR
+
+
+def test_rotation_spread_fraction_widens_the_spread() -> None:
+    policy = RefreshPolicy(rotation_spread_fraction=0.9)
+    rng = _rng()
+    cred = _cred(next_rotation_at=NOW + HOUR, rotation_interval_seconds=6 * HOUR)
+    drawn = [policy.next_refresh_at(cred, NOW, rng) for _ in range(300)]
+    assert all(NOW + HOUR + 60 <= t <= NOW + HOUR + 60 + 0.9 * 6 * HOUR for t in drawn)
+    assert max(drawn) - min(drawn) > 4 * HOUR  # really spread over most of the interval
