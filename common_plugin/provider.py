@@ -27,6 +27,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
 
+from ._secret_state import Flight as _Flight
+from ._secret_state import SecretState as _SecretState
+from ._secret_state import same_key as _same_key
 from .clock import SYSTEM_CLOCK, Clock
 from .credentials import ManagedCredential
 from .disk_cache import SecretStore
@@ -45,67 +48,6 @@ Listener = Callable[[str, ManagedCredential | None, ManagedCredential], None]
 
 _DEFAULT_POLICY = RefreshPolicy()
 _PROVIDER_IDS = itertools.count(1)
-
-
-def _same_key(a: ManagedCredential, b: ManagedCredential) -> bool:
-    return (
-        a.access_key_id == b.access_key_id
-        and a.access_key_secret == b.access_key_secret
-        and a.security_token == b.security_token
-    )
-
-
-class _Flight:
-    """One fetch in progress; the threads that need its result wait for it."""
-
-    __slots__ = ("_done", "_error", "_result")
-
-    def __init__(self) -> None:
-        self._done = threading.Event()
-        self._result: ManagedCredential | None = None
-        self._error: BaseException | None = None
-
-    def resolve(self, result: ManagedCredential | None, error: BaseException | None) -> None:
-        self._result, self._error = result, error
-        self._done.set()
-
-    def wait(self) -> ManagedCredential:
-        self._done.wait()
-        if self._error is not None:
-            raise self._error
-        assert self._result is not None  # noqa: S101 - resolve() sets one of the two
-        return self._result
-
-
-class _SecretState:
-    """Per-secret bookkeeping; every field is guarded by ``lock``, never held across I/O."""
-
-    __slots__ = (
-        "chain_active",
-        "failures",
-        "flight",
-        "forgotten",
-        "job_id",
-        "last",
-        "lock",
-        "name",
-        "scheduled_at",
-        "suppressed_key",
-        "suppressed_until",
-    )
-
-    def __init__(self, name: str, job_id: str) -> None:
-        self.name = name
-        self.job_id = job_id
-        self.lock = threading.Lock()
-        self.flight: _Flight | None = None
-        self.last: ManagedCredential | None = None  # the last key installed, even if since dropped
-        self.failures = 0
-        self.suppressed_key: ManagedCredential | None = None
-        self.suppressed_until = 0.0
-        self.chain_active = False
-        self.scheduled_at: float | None = None
-        self.forgotten = False
 
 
 @dataclass(frozen=True, eq=False)
