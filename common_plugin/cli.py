@@ -154,6 +154,15 @@ def _run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
                 f"next refresh {_when(next_at)}",
                 file=out,
             )
+        status_now = provider.status()
+    counters = status_now.counters
+    by_code = ", ".join(f"{code} x{n}" for code, n in sorted(status_now.failures_by_code.items()))
+    print(
+        f"  fetches {counters['fetches']}, failures {counters['fetch_failures']}"
+        + (f" ({by_code})" if by_code else "")
+        + f", throttled {counters['throttled']}; requests sent {status_now.source.get('requests', 0)}",
+        file=out,
+    )
     return 1 if failed else 0
 
 

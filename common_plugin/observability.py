@@ -11,6 +11,7 @@ Thread-safe. Counting costs the hot path one ``next()`` on an ``itertools.count`
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import threading
@@ -18,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from .ak_expire_handler import error_code_of
 from .credentials import ManagedCredential
@@ -93,6 +95,15 @@ class ProviderStatus:
     counters: dict[str, int]
     failures_by_code: dict[str, int]
     source: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (times as epoch seconds), holding no secret: for status endpoints."""
+        return {
+            "secrets": {name: dataclasses.asdict(health) for name, health in sorted(self.secrets.items())},
+            "counters": dict(sorted(self.counters.items())),
+            "failures_by_code": dict(sorted(self.failures_by_code.items())),
+            "source": dict(sorted(self.source.items())),
+        }
 
 
 @dataclass

@@ -114,7 +114,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _refuse_method
 
-    def _send(self, status: int, body: dict[str, str]) -> None:
+    def _send(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -236,7 +236,7 @@ class CredentialsServer:
 
     # -- the one request handler ---------------------------------------------------------------
 
-    def answer(self, target: str, headers: dict[str, str]) -> tuple[int, dict[str, str]]:
+    def answer(self, target: str, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
         """The status and JSON body for a ``GET target`` with ``headers``. Thread-safe."""
         lowered = {k.lower(): v for k, v in headers.items()}
         if _host_name(lowered.get("host", "")) not in _LOOPBACK_NAMES:
@@ -246,7 +246,7 @@ class CredentialsServer:
         path = target.split("?", 1)[0]
         parts = [p for p in path.split("/") if p]
         presented = ""
-        if len(parts) >= 2 and parts[1] == "credentials":
+        if len(parts) >= 2 and parts[1] in ("credentials", "status"):
             presented, parts = parts[0], parts[1:]
         else:
             scheme, _, value = lowered.get("authorization", "").partition(" ")
@@ -254,8 +254,13 @@ class CredentialsServer:
                 presented = value.strip()
         if not hmac.compare_digest(presented.encode(), self._token.encode()):
             return 401, {"Code": "Unauthorized", "Message": "a valid token is required"}
+        if parts == ["status"]:  # the operator's view: masked keys, refresh times, failures, counters
+            return 200, self._provider.status().as_dict()
         if not parts or parts[0] != "credentials" or len(parts) > 2:
-            return 404, {"Code": "NotFound", "Message": "GET /credentials or /credentials/<secret name>"}
+            return 404, {
+                "Code": "NotFound",
+                "Message": "GET /credentials, /credentials/<secret name> or /status",
+            }
         name = parts[1] if len(parts) == 2 else self._names[0]
         if name not in self._names:
             return 404, {"Code": "NotFound", "Message": "this secret is not served here"}

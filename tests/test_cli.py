@@ -34,7 +34,9 @@ def test_check_reports_masked_key_version_and_next_refresh(
 
 def test_check_fails_for_a_missing_secret(properties: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["check", "--config", str(properties), "--secret", "nope"]) == 1
-    assert "FAIL nope: " in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "FAIL nope: " in out
+    assert "fetches 2, failures 1 (Forbidden.ResourceNotFound x1), throttled 0; requests sent 2" in out
 
 
 @pytest.mark.parametrize(

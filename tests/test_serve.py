@@ -105,6 +105,24 @@ def test_a_plain_http_client_needs_the_token(cloud: LocalAliyun, server: Credent
     assert get(server.base_url + "/" + "y" * 43 + "/credentials")[0] == 401
 
 
+def test_status_view_needs_the_token_and_holds_no_secret(
+    cloud: LocalAliyun, server: CredentialsServer
+) -> None:
+    key = cloud.current_key(SECRET)
+    get(server.credentials_uri())  # serve once, so the secret is cached
+    assert get(server.base_url + "/status")[0] == 401
+    status, body = get(f"{server.base_url}/{server.token}/status")
+    assert status == 200
+    health = body["secrets"][SECRET]
+    assert health["masked_access_key_id"] == f"{key.access_key_id[:4]}****{key.access_key_id[-4:]}"
+    assert health["consecutive_failures"] == 0 and health["stale_since"] is None
+    assert body["counters"]["fetches"] == 1 and body["source"]["requests"] == 1
+    text = json.dumps(body)
+    assert key.access_key_id not in text and key.access_key_secret not in text
+    bearer = get(server.base_url + "/status", {"Authorization": f"Bearer {server.token}"})
+    assert bearer[0] == 200
+
+
 def test_ssrf_and_dns_rebinding_defences(server: CredentialsServer) -> None:
     auth = {"Authorization": f"Bearer {server.token}"}
     url = server.base_url + "/credentials"
