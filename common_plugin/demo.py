@@ -32,7 +32,7 @@ class _Tally:
     calls: Counter[str] = field(default_factory=Counter)
     failures: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
-    first_new_key_success: dict[str, float] = field(default_factory=dict)
+    printed_at: float = -1.0
 
     def record(self, kind: str, ok: bool, error: BaseException | None = None) -> None:
         with self.lock:
@@ -122,7 +122,7 @@ def run_demo(*, threads: int = 8, seconds: float = 6.0, out: TextIO | None = Non
                     else:
                         cloud.rotate(SECRET_NAME)
                         revoked_at.append(time.time())
-                    print(f"\n[{elapsed:4.1f}s] {what}", file=out)
+                    print(("\n" if out.isatty() else "") + f"[{elapsed:4.1f}s] {what}", file=out)
                 _progress(
                     out,
                     elapsed,
@@ -161,10 +161,16 @@ def run_demo(*, threads: int = 8, seconds: float = 6.0, out: TextIO | None = Non
 
 
 def _progress(out: TextIO, elapsed: float, tally: _Tally, counters: dict[str, int], masked: str) -> None:
+    live = out.isatty()
+    if not live and elapsed - tally.printed_at < 1.0:  # a log, not a terminal: one line a second
+        return
+    tally.printed_at = elapsed
     with tally.lock:
         calls, failures = sum(tally.calls.values()), sum(tally.failures.values())
     out.write(
-        f"\r[{elapsed:4.1f}s] calls {calls:6d}  failures {failures}  retries {counters['retries']:3d}  "
+        ("\r" if live else "")
+        + f"[{elapsed:4.1f}s] calls {calls:6d}  failures {failures}  retries {counters['retries']:3d}  "
         f"fetches {counters['fetches']}  key {masked}"
+        + ("" if live else "\n")
     )
     out.flush()
