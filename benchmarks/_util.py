@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from common_plugin.testing.environment import AMBIENT_VARIABLES, clear_ambient_environment
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "benchmarks"
 ORIGINAL_VENV = ROOT / ".venv-bench-original"
@@ -29,27 +31,11 @@ ORIGINAL_PACKAGES = (
     "aliyun-sdk-common-managed-credentials-provider==0.1.4",
 )
 
-# The SDKs send loopback traffic through these proxies, and AcsClient prefers these keys over its own.
-AMBIENT_VARIABLES = (
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-    "ALIYUN_ACCESS_KEY_ID",
-    "ALIYUN_ACCESS_KEY_SECRET",
-    "ALIBABA_CLOUD_ACCESS_KEY_ID",
-    "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-    "ALIBABA_CLOUD_CA_BUNDLE",
-    "REQUESTS_CA_BUNDLE",
-)
 
 
 def clean_environment() -> None:
     """Drop proxies and ambient cloud keys from this process's environment (and its children's)."""
-    for name in AMBIENT_VARIABLES:
-        os.environ.pop(name, None)
+    clear_ambient_environment()
 
 
 def note(message: str) -> None:

@@ -19,6 +19,7 @@ from .bootstrap import provider_from_config
 from .config import load_config
 from .observability import CredentialEvent, EventKind
 from .testing import LocalAliyun
+from .testing.environment import clear_ambient_environment
 
 __all__ = ["run_demo"]
 
@@ -45,6 +46,8 @@ class _Tally:
 def run_demo(*, threads: int = 8, seconds: float = 6.0, out: TextIO | None = None) -> int:
     """Run the demo; returns 0 when no business call failed, 1 otherwise."""
     out = out or sys.stdout
+    # The demo talks to 127.0.0.1 only: a shell's proxy or ambient keys would hijack its SDK clients.
+    clear_ambient_environment()
     from aliyunsdkcore.request import CommonRequest
 
     from oss_plugin import ProxyBucket

@@ -12,30 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from common_plugin.testing.environment import AMBIENT_VARIABLES
+
 if TYPE_CHECKING:
     from common_plugin.provider import CredentialsProvider
 
 pytest_plugins = ["secret_hygiene"]
 
-_AMBIENT = (
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-    "ALIYUN_ACCESS_KEY_ID",
-    "ALIYUN_ACCESS_KEY_SECRET",
-    "ALIBABA_CLOUD_ACCESS_KEY_ID",
-    "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-    "ALIBABA_CLOUD_CA_BUNDLE",
-    "REQUESTS_CA_BUNDLE",
-)
-
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in _AMBIENT:
+    for name in AMBIENT_VARIABLES:
         monkeypatch.delenv(name, raising=False)
 
 

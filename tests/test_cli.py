@@ -132,3 +132,12 @@ def test_demo_runs_without_failures() -> None:
     assert cli._run_demo(argparse.Namespace(threads=3, seconds=2.0), out) == 0
     text = out.getvalue()
     assert "failed calls     0" in text and "secret fetches   3" in text
+
+
+def test_demo_ignores_a_shell_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AcsClient would send the demo's loopback calls to HTTP_PROXY; the demo drops it first."""
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    out = io.StringIO()
+    assert cli._run_demo(argparse.Namespace(threads=2, seconds=1.0), out) == 0
+    assert "failed calls     0" in out.getvalue()

@@ -205,3 +205,26 @@ def test_no_sdk_logging_path_prints_secret_data(
     text = "\n".join(record.getMessage() for record in caplog.records)
     assert key.access_key_secret not in text
     assert local_aliyun.count("kms") == 2  # the truncated reply was seen, then a good one
+
+
+def test_dkms_network_failures_are_named_plainly(local_aliyun: LocalAliyun, tmp_path: Path) -> None:
+    local_aliyun.create_ram_secret("app-key")
+    key = local_aliyun.client_key
+    password = Path(str(local_aliyun.client_key_password_file)).read_text()
+    untrusted = DkmsSource(
+        region_id="cn-hangzhou",
+        endpoint=str(local_aliyun.dkms_endpoint),
+        client_key_content=key.to_json(),
+        password=password,
+    )
+    with pytest.raises(SecretFetchError, match=r"\(TLS verification failed\)"):
+        untrusted.get_secret_value("app-key")
+    closed = DkmsSource(
+        region_id="cn-hangzhou",
+        endpoint="127.0.0.1:9",
+        client_key_content=key.to_json(),
+        password=password,
+        ca_file_path=str(local_aliyun.ca_file),
+    )
+    with pytest.raises(SecretFetchError, match=r"\(connection refused\)"):
+        closed.get_secret_value("app-key")

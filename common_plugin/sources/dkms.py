@@ -133,6 +133,24 @@ class DkmsSource(SecretSource):
             ) from None
 
 
+_NETWORK_HINTS = (
+    (("timed out", "timeout"), "timed out"),
+    (("certificate", "ssl", "tls"), "TLS verification failed"),
+    (("refused",), "connection refused"),
+    (("reset", "aborted", "remote end closed", "connection broken"), "connection dropped"),
+    (("name or service", "nodename", "resolve", "getaddrinfo"), "host name not found"),
+)
+
+
+def _network_detail(error: BaseException) -> str:
+    """A short, secret-free description of a transport failure (Tea wraps them all in RetryError)."""
+    text = str(error).lower()
+    for needles, label in _NETWORK_HINTS:
+        if any(needle in text for needle in needles):
+            return label
+    return type(error).__name__
+
+
 def _fetch_error(secret_name: str, where: str, exc: BaseException) -> SecretFetchError:
     inner = getattr(exc, "inner_exception", None)
     if type(exc).__name__ == "UnretryableException" and isinstance(inner, Exception):
@@ -144,7 +162,7 @@ def _fetch_error(secret_name: str, where: str, exc: BaseException) -> SecretFetc
     status = data.get("httpCode") if isinstance(data, dict) else None
     kind = type(exc).__name__
     if kind == "UnretryableException" or isinstance(exc, OSError):
-        detail = type(inner).__name__ if inner is not None else kind
+        detail = _network_detail(inner if inner is not None else exc)
         return SecretFetchError(
             f"DKMS {where} unreachable for secret {secret_name!r} ({detail}); check the endpoint, "
             "the network and caFilePath",
