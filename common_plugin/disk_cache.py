@@ -75,6 +75,12 @@ class SecretStore(abc.ABC):
     def locked(self, secret_name: str) -> contextlib.AbstractContextManager[None]:
         """Hold the cross-process fetch lock of ``secret_name``."""
 
+    def discard(self, secret_name: str) -> None:  # noqa: B027 - optional hook
+        """Forget the stored value of ``secret_name`` (e.g. a key the cloud has rejected)."""
+
+    def after_fork(self) -> None:  # noqa: B027 - optional hook
+        """In a forked child: replace thread locks the parent's threads may have held."""
+
 
 def _aad(secret_name: str, key_id: str) -> bytes:
     """What the ciphertext is bound to: the format, the secret's name and the KEK's id."""
@@ -102,6 +108,13 @@ class EncryptedFileStore(SecretStore):
 
     def __repr__(self) -> str:
         return f"EncryptedFileStore({str(self.directory)!r}, {self._decryptor!r})"
+
+    def after_fork(self) -> None:
+        self._thread_locks = {}
+        self._guard = threading.Lock()
+
+    def discard(self, secret_name: str) -> None:
+        self._discard(self._stem(secret_name).with_suffix(".cache"))
 
     def _stem(self, secret_name: str) -> Path:
         return self.directory / hashlib.sha256(secret_name.encode("utf-8")).hexdigest()[:40]

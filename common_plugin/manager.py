@@ -17,12 +17,12 @@ gets fresh locks (the provider itself restarts its refreshes on the child's sche
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import weakref
 from collections.abc import Callable
 from types import TracebackType
 
+from ._fork import on_fork_reset
 from .exceptions import ProviderClosedError
 from .provider import CredentialsProvider
 
@@ -178,10 +178,9 @@ def set_default_provider_factory(factory: ProviderFactory) -> None:
     _DEFAULT_MANAGER.set_factory(factory)
 
 
-def _after_fork_in_child() -> None:
+def _reset_after_fork() -> None:
     for manager in list(_LIVE_MANAGERS):
         manager._after_fork_in_child()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+on_fork_reset(_reset_after_fork)

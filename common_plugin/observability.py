@@ -135,6 +135,10 @@ class Telemetry:
         self._health: dict[str, _Health] = {}
         self._listeners: tuple[EventListener, ...] = ()
 
+    def reset_after_fork(self) -> None:
+        """In a forked child: a fresh lock (the parent's may be held by a thread that is gone)."""
+        self._lock = threading.Lock()
+
     # -- listeners -----------------------------------------------------------------------------
 
     def add_listener(self, listener: EventListener) -> Callable[[], None]:

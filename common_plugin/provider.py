@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
-import os
 import random
 import threading
 import weakref
@@ -27,6 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
 
+from ._fork import on_fork_reset, on_fork_restart
 from ._secret_state import Flight as _Flight
 from ._secret_state import SecretState as _SecretState
 from ._secret_state import same_key as _same_key
@@ -571,19 +571,25 @@ class CredentialsProvider:
             if not rescheduled:  # a BaseException: keep the chain alive anyway
                 self._schedule(state, self._clock.time() + self._policy.retry_delay(1, self._rng))
 
-    def _after_fork_in_child(self) -> None:
-        # Threads holding these locks or leading a fetch do not exist in the child.
+    def _reset_after_fork(self) -> None:
+        # Threads holding these locks or leading a fetch do not exist in the child; pooled
+        # connections would be shared with the parent.
         self._lock = threading.Lock()
         if self._owns_rng:
             self._rng.seed()  # parent and children would otherwise draw the same jitter
-        states = list(self._states.values())
-        for state in states:
+        for state in list(self._states.values()):
             state.lock = threading.Lock()
             state.flight = None
+        self._telemetry.reset_after_fork()
+        self._source.after_fork()
+        if self._store is not None:
+            self._store.after_fork()
+
+    def _restart_after_fork(self) -> None:
         if self._closed:
             return
         now = self._clock.time()
-        for state in states:
+        for state in list(self._states.values()):
             if state.chain_active and not state.forgotten:
                 # No pending run means the job was running at fork time: run it again now.
                 self._schedule(state, state.scheduled_at if state.scheduled_at is not None else now)
@@ -599,11 +605,15 @@ def _run_refresh_job(provider_ref: weakref.ref[CredentialsProvider], state: _Sec
 _LIVE_PROVIDERS: weakref.WeakSet[CredentialsProvider] = weakref.WeakSet()
 
 
-def _after_fork_in_child() -> None:
+def _reset_after_fork() -> None:
     for provider in list(_LIVE_PROVIDERS):
-        provider._after_fork_in_child()
+        provider._reset_after_fork()
 
 
-if hasattr(os, "register_at_fork"):
-    # Registered after the scheduler module's hook (imported above), so schedulers are reset first.
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+def _restart_after_fork() -> None:
+    for provider in list(_LIVE_PROVIDERS):
+        provider._restart_after_fork()
+
+
+on_fork_reset(_reset_after_fork)
+on_fork_restart(_restart_after_fork)

@@ -17,7 +17,6 @@ import abc
 import itertools
 import logging
 import math
-import os
 import threading
 import weakref
 from collections.abc import Callable
@@ -30,6 +29,8 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler as _ApsBackgroundScheduler
 from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.date import DateTrigger
+
+from ._fork import on_fork_reset, on_fork_restart
 
 __all__ = [
     "BackgroundScheduler",
@@ -217,11 +218,13 @@ class BackgroundScheduler(Scheduler):
             del self._jobs[job_id]
         _run_guarded(job_id, entry.func)
 
-    def _after_fork_in_child(self) -> None:
+    def _reset_after_fork(self) -> None:
         # The parent's apscheduler threads do not exist here and its locks may be held forever:
-        # abandon that instance without touching it and re-register the pending jobs on a new one.
+        # abandon that instance without touching it; the pending jobs move to a new one on restart.
         self._lock = threading.Lock()
         self._aps = None
+
+    def _restart_after_fork(self) -> None:
         if self._closed or not self._jobs:
             return
         aps = self._ensure_started()
@@ -332,12 +335,17 @@ def release_shared_scheduler(scheduler: BackgroundScheduler) -> None:
     scheduler.shutdown()
 
 
-def _after_fork_in_child() -> None:
+def _reset_after_fork() -> None:
     global _shared_lock
     _shared_lock = threading.Lock()
     for scheduler in list(_LIVE_SCHEDULERS):
-        scheduler._after_fork_in_child()
+        scheduler._reset_after_fork()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+def _restart_after_fork() -> None:
+    for scheduler in list(_LIVE_SCHEDULERS):
+        scheduler._restart_after_fork()
+
+
+on_fork_reset(_reset_after_fork)
+on_fork_restart(_restart_after_fork)

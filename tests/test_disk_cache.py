@@ -201,3 +201,41 @@ def test_cache_keys_need_cache_dir(local_aliyun: LocalAliyun, tmp_path: Path) ->
     path = local_aliyun.write_properties(tmp_path / "p.properties", extra={"cache_key_decryptor": "env"})
     with pytest.raises(ConfigError, match="cache_dir"):
         load_config(path)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_while_a_fetch_holds_the_store_lock(tmp_path: Path, env_key: EnvironmentKeyDecryptor) -> None:
+    """The child must not inherit the store's per-secret lock held by a parent thread (a deadlock)."""
+    import threading
+
+    from test_provider import NAME, FakeSource
+
+    from common_plugin.provider import CredentialsProvider
+
+    source = FakeSource()
+    source.set(NAME, "LTAIfirstkey0001")
+    provider = CredentialsProvider(
+        source, scheduler=ManualScheduler(), store=EncryptedFileStore(tmp_path, env_key)
+    )
+    try:
+        provider.get(NAME)
+        source.hold()
+        held = threading.Thread(target=provider.refresh, args=(NAME,))
+        held.start()
+        assert source.entered.wait(10)  # the parent's thread now holds the store lock, mid-fetch
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports through its exit status
+            source.gate = None
+            result = [3]  # 3: the refresh hung
+            child = threading.Thread(
+                target=lambda: result.__setitem__(0, 0 if provider.refresh(NAME) else 1), daemon=True
+            )
+            child.start()
+            child.join(10)
+            os._exit(result[0])
+        source.release()
+        held.join(10)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    finally:
+        provider.close()

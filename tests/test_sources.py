@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -228,3 +229,38 @@ def test_dkms_network_failures_are_named_plainly(local_aliyun: LocalAliyun, tmp_
     )
     with pytest.raises(SecretFetchError, match=r"\(connection refused\)"):
         closed.get_secret_value("app-key")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.parametrize("mode", ["dkms", "gateway"])
+def test_a_forked_child_does_not_share_pooled_connections(
+    local_aliyun: LocalAliyun, tmp_path: Path, mode: str
+) -> None:
+    """Parent and child reading from one kept-alive socket would each see failures (or each other's
+    replies); after fork the sources start new connection pools."""
+    local_aliyun.create_ram_secret("app-key")
+    source = build_source(load_config(local_aliyun.write_properties(tmp_path / "p.properties", mode=mode)))
+    assert isinstance(source, FailoverSource)
+    single = FailoverSource(source.sources, max_attempts=1)
+    single.get_secret_value("app-key")  # a pooled, kept-alive connection now exists
+
+    def failures() -> int:
+        failed = 0
+        for _ in range(30):
+            try:
+                single.get_secret_value("app-key")
+            except SecretFetchError:
+                failed += 1
+        return failed
+
+    provider_like_hook = single.after_fork  # what a provider's fork hook calls on its source
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit status
+        try:
+            provider_like_hook()
+            os._exit(min(failures(), 100))
+        finally:
+            os._exit(101)
+    parent_failures = failures()
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and parent_failures == 0

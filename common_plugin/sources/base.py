@@ -34,5 +34,8 @@ class SecretSource(abc.ABC):
         """Request-level counters (e.g. ``requests``, ``request_failures``), if the source keeps any."""
         return {}
 
+    def after_fork(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """In a forked child: drop pooled connections shared with the parent, and locks."""
+
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release sessions and connections. Idempotent."""

@@ -94,6 +94,13 @@ class DkmsSource(SecretSource):
     def describe(self) -> str:
         return f"dkms {self.region_id} {self.endpoint}"
 
+    def after_fork(self) -> None:
+        # The Tea core keeps one HTTPS session per endpoint for the whole process; a forked child
+        # must not share the parent's pooled connections.
+        from Tea.core import TeaCore
+
+        TeaCore._sessions.clear()
+
     def get_secret_value(self, secret_name: str) -> SecretValue:
         from openapi_util.models import RuntimeOptions
         from sdk.models import GetSecretValueRequest

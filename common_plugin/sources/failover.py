@@ -108,6 +108,11 @@ class FailoverSource(SecretSource):
         with self._stats_lock:
             return {key: self._stats[key] for key in ("requests", "request_failures", "failovers")}
 
+    def after_fork(self) -> None:
+        self._stats_lock = threading.Lock()
+        for source in self.sources:
+            source.after_fork()
+
     def close(self) -> None:
         for source in self.sources:
             source.close()

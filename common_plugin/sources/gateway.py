@@ -62,7 +62,6 @@ class GatewaySource(SecretSource):
         sts_endpoint: str | None = None,
     ) -> None:
         from aliyunsdkcore.auth.credentials import AccessKeyCredential
-        from aliyunsdkcore.client import AcsClient
 
         silence_sdk_wire_logging()
         self.region_id = region_id
@@ -71,16 +70,30 @@ class GatewaySource(SecretSource):
         if isinstance(credential, ClientKeySigner):
             # AcsClient insists on a credential even when every request gets an explicit signer.
             self._signer, credential = credential, AccessKeyCredential("client-key", "unused")
-        self._client = AcsClient(
-            region_id=region_id,
-            credential=credential,
+        self._credential = credential
+        self._verify: str | bool = ca_file_path if ca_file_path else True
+        self._timeout = max(1, int(timeout_seconds))
+        self._sts_endpoint = sts_endpoint
+        self._client = self._new_client()
+
+    def _new_client(self) -> Any:
+        from aliyunsdkcore.client import AcsClient
+
+        client = AcsClient(
+            region_id=self.region_id,
+            credential=self._credential,
             auto_retry=False,
-            verify=ca_file_path if ca_file_path else True,
-            timeout=max(1, int(timeout_seconds)),
-            connect_timeout=max(1, int(timeout_seconds)),
+            verify=self._verify,
+            timeout=self._timeout,
+            connect_timeout=self._timeout,
         )
-        if sts_endpoint:
-            self._client.add_endpoint(region_id, "Sts", sts_endpoint)
+        if self._sts_endpoint:
+            client.add_endpoint(self.region_id, "Sts", self._sts_endpoint)
+        return client
+
+    def after_fork(self) -> None:
+        # A new client: its connection pool would otherwise be shared with the parent process.
+        self._client = self._new_client()
 
     def describe(self) -> str:
         return f"kms {self.region_id} {self.endpoint}"
