@@ -56,6 +56,7 @@ class SecretState:
         "last",
         "lock",
         "name",
+        "rejected",
         "scheduled_at",
         "suppressed_key",
         "suppressed_until",
@@ -69,6 +70,7 @@ class SecretState:
         self.last: ManagedCredential | None = None  # the last key installed, even if since dropped
         self.failures = 0
         self.suppressed_key: ManagedCredential | None = None
+        self.rejected: ManagedCredential | None = None  # the last key a cloud API rejected
         self.suppressed_until = 0.0
         self.chain_active = False
         self.scheduled_at: float | None = None

@@ -48,6 +48,7 @@ Listener = Callable[[str, ManagedCredential | None, ManagedCredential], None]
 
 _DEFAULT_POLICY = RefreshPolicy()
 _PROVIDER_IDS = itertools.count(1)
+_STATE_IDS = itertools.count(1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -185,9 +186,9 @@ class CredentialsProvider:
                 and self._clock.time() < state.suppressed_until
             ):
                 return None
+            state.rejected = rejected  # never to be brought back from the on-disk cache
             flight, leader = self._join_or_lead(state)
         if leader:
-            self._telemetry.key_rejected(secret_name, rejected, self._clock.time())
             self._lead(state, flight, reason="reactive", rejected=rejected)
         try:
             cred = flight.wait()
@@ -197,7 +198,7 @@ class CredentialsProvider:
                 dropped = self._drop_rejected(state, rejected)
                 self._suppress(state, rejected)
             if dropped:
-                self._log_dropped(state, rejected)
+                self._after_drop(state, rejected)
             return None
         if not _same_key(cred, rejected):
             return cred
@@ -341,7 +342,9 @@ class CredentialsProvider:
                 raise ProviderClosedError("the credentials provider has been closed")
             state = self._states.get(name)
             if state is None:
-                state = self._states[name] = _SecretState(name, self._job_prefix + name)
+                # A job id of its own per state: a forgotten state's late cancel cannot hit a new one.
+                job_id = f"{self._job_prefix}{name}#{next(_STATE_IDS)}"
+                state = self._states[name] = _SecretState(name, job_id)
             return state
 
     def _load(self, name: str) -> ManagedCredential:
@@ -380,7 +383,9 @@ class CredentialsProvider:
         section that ends the flight, so no thread can slip in and start a second fetch for it.
         """
         try:
-            cred, from_store = self._obtain(state.name, reason, rejected)
+            if rejected is not None:  # inside the try: a listener's BaseException still ends the flight
+                self._telemetry.key_rejected(state.name, rejected, self._clock.time())
+            cred, from_store = self._obtain(state, reason, rejected)
         except BaseException as exc:
             dropped = False
             with state.lock:
@@ -393,7 +398,7 @@ class CredentialsProvider:
                 serving = state.name in self._snapshots
                 self._telemetry.fetch_failed(state.name, exc, reason, self._clock.time(), serving)
             if rejected is not None and dropped:
-                self._log_dropped(state, rejected)
+                self._after_drop(state, rejected)
             return
         still_current = False
         with state.lock:
@@ -421,9 +426,10 @@ class CredentialsProvider:
                 self._schedule(state, self._clock.time() + self._policy.min_interval_seconds)
 
     def _obtain(
-        self, name: str, reason: str, rejected: ManagedCredential | None
+        self, state: _SecretState, reason: str, rejected: ManagedCredential | None
     ) -> tuple[ManagedCredential, bool]:
         """The credential to install, and whether it came from the store rather than the source."""
+        name = state.name
         store = self._store
         if store is None:
             value = self._source.get_secret_value(name)
@@ -435,7 +441,7 @@ class CredentialsProvider:
                     cached = ManagedCredential.from_secret_value(stored.value, fetched_at=stored.fetched_at)
                 except MalformedSecretError:
                     cached = None
-                if cached is not None and self._store_usable(name, cached, reason, rejected):
+                if cached is not None and self._store_usable(state, cached, reason):
                     return cached, True
             value = self._source.get_secret_value(name)
             fetched_at = self._clock.time()
@@ -443,16 +449,17 @@ class CredentialsProvider:
             store.save(name, value, fetched_at)
             return cred, False
 
-    def _store_usable(
-        self, name: str, cached: ManagedCredential, reason: str, rejected: ManagedCredential | None
-    ) -> bool:
-        """Whether a value another process (or an earlier run) stored may stand in for a fetch."""
+    def _store_usable(self, state: _SecretState, cached: ManagedCredential, reason: str) -> bool:
+        """Whether a value another process (or an earlier run) stored may stand in for a fetch:
+        fresh, not a forced refresh, never a key a cloud API rejected, and for a proactive refresh
+        newer than what this process holds."""
         if reason == "forced" or not self._policy.is_fresh(cached, self._clock.time()):
             return False
-        if rejected is not None:
-            return not _same_key(cached, rejected)
+        rejected = state.rejected
+        if rejected is not None and _same_key(cached, rejected):
+            return False
         if reason == "proactive":
-            current = self._snapshots.get(name)
+            current = self._snapshots.get(state.name)
             return current is None or cached.fetched_at > current.fetched_at
         return True
 
@@ -506,13 +513,17 @@ class CredentialsProvider:
         del self._snapshots[state.name]
         return True
 
-    def _log_dropped(self, state: _SecretState, rejected: ManagedCredential) -> None:
+    def _after_drop(self, state: _SecretState, rejected: ManagedCredential) -> None:
+        """A rejected key was dropped (its replacement could not be fetched): log it, and take it
+        out of the on-disk cache too, so neither a restart nor another process brings it back."""
         _LOGGER.warning(
             "secret %s: AccessKeyId %s was rejected and fetching a new one failed; "
             "dropped from the cache, the next use fetches again",
             state.name,
             rejected.masked_access_key_id,
         )
+        if self._store is not None:
+            self._store.discard(state.name)
 
     def _log_still_current(self, state: _SecretState, rejected: ManagedCredential) -> None:
         _LOGGER.warning(

@@ -239,3 +239,23 @@ def test_fork_while_a_fetch_holds_the_store_lock(tmp_path: Path, env_key: Enviro
         assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     finally:
         provider.close()
+
+
+def test_a_rejected_key_dropped_after_a_failed_refresh_is_not_brought_back(
+    local_aliyun: LocalAliyun, tmp_path: Path
+) -> None:
+    from common_plugin.testing import THROTTLING
+
+    local_aliyun.create_ram_secret(SECRET)
+    config = load_config(_properties(local_aliyun, tmp_path, max_fetch_attempts="1"))
+    with provider_from_config(config, scheduler=ManualScheduler(), preload=False) as provider:
+        revoked = provider.get(SECRET)
+        local_aliyun.rotate(SECRET)  # the key is revoked at once
+        local_aliyun.inject_fault("dkms", THROTTLING, count=1)  # and the replacement fetch fails
+        assert provider.refresh_rejected(SECRET, revoked) is None
+        assert provider.peek(SECRET) is None
+        fresh = provider.get(SECRET)  # must fetch, not reload the revoked key from disk
+        assert fresh.access_key_id == local_aliyun.current_key(SECRET).access_key_id != revoked.access_key_id
+        assert provider.status().counters["store_hits"] == 0
+    with provider_from_config(config, scheduler=ManualScheduler(), preload=False) as restarted:
+        assert restarted.get(SECRET).access_key_id == fresh.access_key_id  # the good key was stored
