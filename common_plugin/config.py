@@ -286,7 +286,7 @@ def _build(entries: dict[str, Entry], environ: Mapping[str, str], source_path: P
         kms_ca_file_path=ca_path,
         sts_endpoint=present["sts_endpoint"].value if "sts_endpoint" in present else None,
         **_rotation_spread(present.get("rotation_refresh_spread")),
-        **_cache_settings(present, bool(dkms)),
+        **_cache_settings(present, bool(dkms), environ),
         refresh_interval_seconds=refresh,
         min_refresh_interval_seconds=minimum,
         request_timeout_seconds=v.parse_seconds(
@@ -314,7 +314,7 @@ def _rotation_spread(entry: Entry | None) -> dict[str, Any]:
     return {"rotation_spread_seconds": v.parse_seconds(entry, 300.0)}
 
 
-def _cache_settings(present: dict[str, Entry], has_dkms: bool) -> dict[str, Any]:
+def _cache_settings(present: dict[str, Entry], has_dkms: bool, environ: Mapping[str, str]) -> dict[str, Any]:
     """Validate the on-disk cache keys (only meaningful with ``cache_dir``)."""
     from .cache_keys import load_decryptor_class
 
@@ -339,14 +339,44 @@ def _cache_settings(present: dict[str, Entry], has_dkms: bool) -> dict[str, Any]
         key_file = v.existing_file(item.value, item.label, item.key, item.base_dir, "cache key file")
     elif name == "file":
         raise error("cache_key_decryptor=file needs cache_key_file", "cache_key_file")
+    variable = present["cache_key_env_variable"].value if "cache_key_env_variable" in present else None
+    if name == "env":
+        from .cache_keys import DEFAULT_KEY_VARIABLE
+
+        variable_name = variable or DEFAULT_KEY_VARIABLE
+        if len(environ.get(variable_name, "")) < 16:
+            raise error(
+                f"the on-disk cache key comes from environment variable {variable_name}, which is unset "
+                "or shorter than 16 characters; set it (e.g. `openssl rand -base64 32`) or use "
+                "cache_key_decryptor=file with cache_key_file",
+                "cache_key_env_variable",
+            )
+    folder = v.resolve_path(entry.value, entry.base_dir)
+    _check_cache_folder(folder, entry)
     return {
-        "cache_dir": v.resolve_path(entry.value, entry.base_dir),
+        "cache_dir": folder,
         "cache_key_decryptor": name,
         "cache_key_file": key_file,
-        "cache_key_env_variable": present["cache_key_env_variable"].value
-        if "cache_key_env_variable" in present
-        else None,
+        "cache_key_env_variable": variable,
     }
+
+
+def _check_cache_folder(folder: Path, entry: Entry) -> None:
+    """``cache_dir`` must be a folder, or creatable: its nearest existing parent a writable folder."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise error(
+            f"{entry.label}: {existing} is not a folder; name a folder for the cache", entry.key, existing
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise error(
+            f"{entry.label}: {existing} is not writable by this process; fix its permissions or choose "
+            "another cache_dir",
+            entry.key,
+            existing,
+        )
 
 
 def _parse_secret_names(entry: Entry | None) -> tuple[str, ...]:

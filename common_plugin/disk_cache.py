@@ -127,7 +127,15 @@ class EncryptedFileStore(SecretStore):
             if fcntl is None:
                 yield
                 return
-            fd = os.open(self._stem(secret_name).with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fd = os.open(self._stem(secret_name).with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError:
+                # The cache is an optimisation: fetch without coordinating rather than fail the call.
+                _LOGGER.warning(
+                    "cannot open the cache lock file in %s; fetching uncoordinated", self.directory
+                )
+                yield
+                return
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 yield

@@ -259,3 +259,37 @@ def test_a_rejected_key_dropped_after_a_failed_refresh_is_not_brought_back(
         assert provider.status().counters["store_hits"] == 0
     with provider_from_config(config, scheduler=ManualScheduler(), preload=False) as restarted:
         assert restarted.get(SECRET).access_key_id == fresh.access_key_id  # the good key was stored
+
+
+def test_cache_folder_and_key_are_checked_at_load(
+    local_aliyun: LocalAliyun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    with pytest.raises(ConfigError) as info:
+        load_config(
+            local_aliyun.write_properties(
+                tmp_path / "a.properties",
+                extra={"cache_dir": str(not_a_folder / "cache"), "cache_key_decryptor": "client_key"},
+            )
+        )
+    assert info.value.key == "cache_dir" and "is not a folder" in str(info.value)
+    monkeypatch.delenv("MANAGED_CREDENTIALS_CACHE_KEY", raising=False)
+    with pytest.raises(ConfigError) as info:
+        load_config(
+            local_aliyun.write_properties(
+                tmp_path / "b.properties",
+                extra={"cache_dir": str(tmp_path / "c"), "cache_key_decryptor": "env"},
+            )
+        )
+    assert info.value.key == "cache_key_env_variable" and "MANAGED_CREDENTIALS_CACHE_KEY" in str(info.value)
+
+
+def test_an_unusable_lock_file_does_not_fail_the_fetch(
+    tmp_path: Path, env_key: EnvironmentKeyDecryptor, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = EncryptedFileStore(tmp_path / "cache", env_key)
+    store._stem(SECRET).with_suffix(".lock").mkdir()  # a folder where the lock file should be
+    with caplog.at_level(logging.WARNING), store.locked(SECRET):
+        store.save(SECRET, _value(), 1.0)
+    assert store.load(SECRET) is not None and "uncoordinated" in caplog.text

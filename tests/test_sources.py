@@ -264,3 +264,25 @@ def test_a_forked_child_does_not_share_pooled_connections(
     parent_failures = failures()
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and parent_failures == 0
+
+
+def test_a_refused_assume_role_is_not_retried_and_names_the_keys(
+    local_aliyun: LocalAliyun, tmp_path: Path
+) -> None:
+    local_aliyun.create_ram_secret("app-key")
+    path = local_aliyun.write_properties(
+        tmp_path / "p.properties",
+        mode="gateway",
+        credentials_type="ram_role",
+        extra={"sts_endpoint": local_aliyun.sts_url},
+    )
+    key = local_aliyun.gateway_access_key
+    assert key is not None
+    path.write_text(path.read_text().replace(key.access_key_secret, "a-wrong-bootstrap-secret"))
+    with pytest.raises(SecretFetchError) as info:
+        build_source(load_config(path)).get_secret_value("app-key")
+    assert not info.value.retryable and info.value.code == "SDK.GetSessionCredentialFailed"
+    assert "credentials_access_secret" in str(info.value) and "a-wrong-bootstrap-secret" not in str(
+        info.value
+    )
+    assert local_aliyun.count("sts", "AssumeRole") == 1 and local_aliyun.count("kms") == 0

@@ -113,6 +113,18 @@ class GatewaySource(SecretSource):
             )
         except Exception as exc:  # noqa: BLE001 - ClientException (network, TLS) and anything else
             code = getattr(exc, "error_code", None) or type(exc).__name__
+            status = getattr(exc, "http_status", None)
+            if code == "SDK.GetSessionCredentialFailed" or (isinstance(status, int) and 400 <= status < 500):
+                # Raised, not returned: the signer's own AssumeRole (ram_role/sts) was refused.
+                raise SecretFetchError(
+                    f"KMS {self.describe()}: the bootstrap credential could not sign GetSecretValue for "
+                    f"{secret_name!r} ({code}, HTTP {status}); check credentials_access_key_id, "
+                    "credentials_access_secret and credentials_role_arn",
+                    secret_name=secret_name,
+                    code=str(code),
+                    http_status=status if isinstance(status, int) else None,
+                    retryable=isinstance(status, int) and (status >= 500 or status == 429),
+                ) from None
             raise SecretFetchError(
                 f"KMS {self.describe()} unreachable for secret {secret_name!r} ({code}); check the "
                 "endpoint, the network and the CA bundle",
