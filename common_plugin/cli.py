@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import threading
 from collections.abc import Sequence
@@ -186,15 +187,18 @@ def _run_get(args: argparse.Namespace, out: TextIO | None = None) -> int:
             document["Expiration"] = _when(cred.expires_at).replace(" ", "T")
         print(json.dumps(document), file=out)
     else:
-        print(f"export ALIBABA_CLOUD_ACCESS_KEY_ID={cred.access_key_id}", file=out)
-        print(f"export ALIBABA_CLOUD_ACCESS_KEY_SECRET={cred.access_key_secret}", file=out)
+        print(f"export ALIBABA_CLOUD_ACCESS_KEY_ID={shlex.quote(cred.access_key_id)}", file=out)
+        print(f"export ALIBABA_CLOUD_ACCESS_KEY_SECRET={shlex.quote(cred.access_key_secret)}", file=out)
         if cred.security_token:
-            print(f"export ALIBABA_CLOUD_SECURITY_TOKEN={cred.security_token}", file=out)
+            print(f"export ALIBABA_CLOUD_SECURITY_TOKEN={shlex.quote(cred.security_token)}", file=out)
     return 0
 
 
 def _run_emulator(
-    args: argparse.Namespace, out: TextIO | None = None, stop: threading.Event | None = None
+    args: argparse.Namespace,
+    out: TextIO | None = None,
+    stop: threading.Event | None = None,
+    ready: threading.Event | None = None,
 ) -> int:
     out = out or sys.stdout
     from .testing import LocalAliyun
@@ -227,6 +231,8 @@ def _run_emulator(
         )
         print("  managed-credentials check --config " + str(properties), file=out)
         print("Ctrl-C stops it.", file=out, flush=True)
+        if ready is not None:
+            ready.set()
         (stop or threading.Event()).wait()
     return 0
 

@@ -7,6 +7,7 @@ signer reads is a frozen object whose secret fields stay out of ``repr``.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from typing import Any
 
 from .exceptions import MalformedSecretError
 from .masking import mask_access_key_id
+
+_LOGGER = logging.getLogger(__name__)
 
 __all__ = ["ManagedCredential", "SecretValue", "parse_duration_seconds", "parse_timestamp"]
 
@@ -114,29 +117,48 @@ class ManagedCredential:
                 secret_name=name,
             )
         token = data.get("SecurityToken")
-        try:
-            return cls(
-                secret_name=name,
-                access_key_id=key_id,
-                access_key_secret=key_secret,
-                security_token=token if isinstance(token, str) and token else None,
-                version_id=value.version_id,
-                fetched_at=fetched_at,
-                generated_at=parse_timestamp(data.get("GenerateTimestamp")),
-                expires_at=parse_timestamp(data.get("ExpireTimestamp") or data.get("Expiration")),
-                next_rotation_at=parse_timestamp(value.next_rotation_date),
-                rotation_interval_seconds=parse_duration_seconds(value.rotation_interval),
-                refresh_interval_seconds=parse_duration_seconds(
-                    _first(data, "RefreshInterval", "refreshInterval")
-                ),
-                schedule_rotate_at=parse_timestamp(
-                    _first(data, "ScheduleRotateTimestamp", "scheduleRotateTimestamp")
-                ),
+        unusable: list[str] = []
+
+        def optional(parse: Any, raw: Any, field_name: str) -> Any:
+            # Timing metadata only tunes refresh: a value we cannot read is skipped (and logged by
+            # field name), never a reason to refuse a key that works.
+            try:
+                return parse(raw)
+            except ValueError:
+                unusable.append(field_name)
+                return None
+
+        cred = cls(
+            secret_name=name,
+            access_key_id=key_id,
+            access_key_secret=key_secret,
+            security_token=token if isinstance(token, str) and token else None,
+            version_id=value.version_id,
+            fetched_at=fetched_at,
+            generated_at=optional(parse_timestamp, data.get("GenerateTimestamp"), "GenerateTimestamp"),
+            expires_at=optional(
+                parse_timestamp, data.get("ExpireTimestamp") or data.get("Expiration"), "ExpireTimestamp"
+            ),
+            next_rotation_at=optional(parse_timestamp, value.next_rotation_date, "NextRotationDate"),
+            rotation_interval_seconds=optional(
+                parse_duration_seconds, value.rotation_interval, "RotationInterval"
+            ),
+            refresh_interval_seconds=optional(
+                parse_duration_seconds, _first(data, "RefreshInterval", "refreshInterval"), "RefreshInterval"
+            ),
+            schedule_rotate_at=optional(
+                parse_timestamp,
+                _first(data, "ScheduleRotateTimestamp", "scheduleRotateTimestamp"),
+                "ScheduleRotateTimestamp",
+            ),
+        )
+        if unusable:
+            _LOGGER.warning(
+                "secret %s: ignoring unreadable %s (refresh timing falls back to the defaults)",
+                name,
+                ", ".join(unusable),
             )
-        except ValueError as exc:
-            raise MalformedSecretError(
-                f"secret {name!r}: {exc}; fix the field in the secret or remove it", secret_name=name
-            ) from None
+        return cred
 
 
 def _first(data: dict[str, Any], *keys: str) -> Any:

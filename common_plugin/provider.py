@@ -236,6 +236,14 @@ class CredentialsProvider:
 
         return unsubscribe
 
+    def retry_credential(self, secret_name: str, rejected: ManagedCredential) -> ManagedCredential | None:
+        """For a client deciding whether to retry a rejected call: :meth:`refresh_rejected`, but
+        ``None`` (no retry; the caller's original error stands) when the provider was closed."""
+        try:
+            return self.refresh_rejected(secret_name, rejected)
+        except ProviderClosedError:
+            return None
+
     # -- asyncio -------------------------------------------------------------------------------
 
     async def get_async(self, secret_name: str) -> ManagedCredential:

@@ -48,6 +48,7 @@ from .ak_expire_handler import (
     judge_safely,
 )
 from .credentials import ManagedCredential
+from .exceptions import ProviderClosedError
 from .provider import CredentialsProvider
 
 __all__ = [
@@ -228,7 +229,7 @@ def _replacement(
     used = record.used or before
     if used is None:
         return None
-    return credentials.provider.refresh_rejected(credentials.secret_name, used)
+    return credentials.provider.retry_credential(credentials.secret_name, used)
 
 
 def _log_retry(credentials: TeaCredentialsProvider, what: str, fresh: ManagedCredential) -> None:
@@ -310,7 +311,10 @@ async def call_with_refresh_async(
             fresh = None
             if used is not None:
                 aio = async_provider(credentials.provider)
-                fresh = await aio.refresh_rejected(credentials.secret_name, used)
+                try:
+                    fresh = await aio.refresh_rejected(credentials.secret_name, used)
+                except ProviderClosedError:
+                    fresh = None  # closed meanwhile: the caller's original error stands
             if not _changed(used, fresh) or not rewind():
                 raise
             assert fresh is not None  # noqa: S101 - _changed() checked it

@@ -45,7 +45,7 @@ import oss2
 
 from common_plugin.ak_expire_handler import AKExpireHandler, judge_safely
 from common_plugin.credentials import ManagedCredential
-from common_plugin.exceptions import ManagedCredentialsError, ProviderClosedError
+from common_plugin.exceptions import ProviderClosedError
 from common_plugin.manager import ProviderLease, default_manager
 from common_plugin.provider import CredentialsProvider
 
@@ -279,11 +279,7 @@ class ManagedCaller:
     def _replacement(self, error: BaseException, used: ManagedCredential) -> ManagedCredential | None:
         if not judge_safely(self.handler, error):
             return None
-        try:
-            return self.provider.refresh_rejected(self.secret_name, used)
-        except ManagedCredentialsError:  # closed meanwhile: the caller's error is the one to see
-            _LOGGER.debug("%s: no refresh for secret %s", self.owner, self.secret_name, exc_info=True)
-            return None
+        return self.provider.retry_credential(self.secret_name, used)
 
     def close(self) -> bool:
         """Release this client's lease (never closing a provider that was passed in).

@@ -157,7 +157,7 @@ class ManagedOssV2Retryer(Retryer):  # type: ignore[misc]
         if attempt is None or attempt.rejection_retried:
             return False  # not signed by us, or the one retry is spent: the client raises this error
         used = attempt.used
-        fresh = self._credentials.provider.refresh_rejected(self._credentials.secret_name, used)
+        fresh = self._credentials.provider.retry_credential(self._credentials.secret_name, used)
         if fresh is None or fresh.access_key_id == used.access_key_id:
             return False
         _LOGGER.info(

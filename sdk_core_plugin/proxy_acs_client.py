@@ -180,7 +180,7 @@ class ProxyAcsClient(AcsClient):  # type: ignore[misc]
         exception = result[3]
         if exception is None or not judge_safely(self._handler, exception):
             return result
-        fresh = self._provider.refresh_rejected(self._secret_name, used)
+        fresh = self._provider.retry_credential(self._secret_name, used)
         if fresh is None or fresh.access_key_id == used.access_key_id:
             return result
         _LOGGER.info(

@@ -47,7 +47,8 @@ def test_rejects_non_ram_secrets_without_echoing_value(data: object, secret_type
     with pytest.raises(MalformedSecretError) as info:
         ManagedCredential.from_secret_value(value, fetched_at=0)
     assert "app" in str(info.value)
-    assert raw not in str(info.value) or raw in ("[1]",)
+    if len(raw) > 3:  # '[1]' is too short to be told apart from ordinary text
+        assert raw not in str(info.value)
 
 
 def test_duration_and_timestamp_forms() -> None:
@@ -57,3 +58,20 @@ def test_duration_and_timestamp_forms() -> None:
     assert parse_timestamp("1700000000") == 1700000000.0
     with pytest.raises(ValueError):
         parse_duration_seconds("soon")
+
+
+def test_unreadable_timing_metadata_is_ignored_not_fatal(caplog: pytest.LogCaptureFixture) -> None:
+    value = _value(
+        {
+            "AccessKeyId": "LTAIabcdefgh1234",
+            "AccessKeySecret": "s3cr3t-value",
+            "GenerateTimestamp": "2020-11-19 14:01:38",  # not ISO-8601
+            "RefreshInterval": "soon",
+        },
+        rotation_interval="86400s",
+    )
+    with caplog.at_level("WARNING"):
+        cred = ManagedCredential.from_secret_value(value, fetched_at=5.0)
+    assert cred.access_key_id == "LTAIabcdefgh1234" and cred.generated_at is None
+    assert cred.refresh_interval_seconds is None and cred.rotation_interval_seconds == 86400
+    assert "GenerateTimestamp, RefreshInterval" in caplog.text and "2020-11-19" not in caplog.text

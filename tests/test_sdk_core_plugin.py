@@ -255,6 +255,7 @@ def test_sts_token_secret_sends_the_token_and_recovers_from_expiry(
     assert fetches(cloud) == 2
 
 
+@pytest.mark.usefixtures("fresh_default_manager")
 def test_shutdown_of_one_client_leaves_the_others_working(
     cloud: LocalAliyun, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -283,3 +284,21 @@ def test_ignored_static_credentials_warn(
     with pytest.warns(UserWarning, match="ignored"):
         client = ProxyAcsClient(SECRET, ak="x", secret="y", provider=make_provider(cloud))
     assert describe_regions(client, cloud)["Regions"]
+
+
+def test_a_provider_closed_under_a_rejected_call_leaves_the_original_error(
+    cloud: LocalAliyun, make_provider: Callable[..., CredentialsProvider]
+) -> None:
+    provider = make_provider(cloud)
+    client = ProxyAcsClient(SECRET, provider=provider)
+    describe_regions(client, cloud)
+    cloud.rotate(SECRET)
+
+    def close_then_judge(exc: BaseException) -> bool:
+        provider.close()  # e.g. another thread shut the provider down meanwhile
+        return True
+
+    closing = ProxyAcsClient(SECRET, ak_expire_handler=close_then_judge, provider=provider)
+    with pytest.raises(ServerException) as info:
+        describe_regions(closing, cloud)
+    assert info.value.error_code == "InvalidAccessKeyId.NotFound"

@@ -61,13 +61,13 @@ class DkmsSource(SecretSource):
         self.region_id = region_id
         self.endpoint = endpoint
         self._ignore_ssl = ignore_ssl_certs
-        if ignore_ssl_certs:
+        if ignore_ssl_certs or protocol != "https":
             with _warn_lock:
                 if endpoint not in _warned_ignore_ssl:
                     _warned_ignore_ssl.add(endpoint)
                     _LOGGER.warning(
-                        "TLS certificate verification is OFF for DKMS endpoint %s (ignoreSslCerts=true); "
-                        "set caFilePath instead",
+                        "TLS is %s for DKMS endpoint %s; use https with caFilePath outside local tests",
+                        "not verified (ignoreSslCerts=true)" if ignore_ssl_certs else "not used (http://)",
                         endpoint,
                     )
         timeout_ms = int(timeout_seconds * 1000)

@@ -71,7 +71,7 @@ class GatewaySource(SecretSource):
             # AcsClient insists on a credential even when every request gets an explicit signer.
             self._signer, credential = credential, AccessKeyCredential("client-key", "unused")
         self._credential = credential
-        self._verify: str | bool = ca_file_path if ca_file_path else True
+        self._ca_file_path = ca_file_path
         self._timeout = max(1, int(timeout_seconds))
         self._sts_endpoint = sts_endpoint
         self._client = self._new_client()
@@ -79,11 +79,12 @@ class GatewaySource(SecretSource):
     def _new_client(self) -> Any:
         from aliyunsdkcore.client import AcsClient
 
+        ca_file_path = self._ca_file_path
         client = AcsClient(
             region_id=self.region_id,
             credential=self._credential,
             auto_retry=False,
-            verify=self._verify,
+            verify=ca_file_path if ca_file_path else True,
             timeout=self._timeout,
             connect_timeout=self._timeout,
         )
