@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable
 
 __all__ = ["on_fork_reset", "on_fork_restart"]
@@ -34,12 +35,23 @@ def on_fork_restart(callback: Callable[[], None]) -> None:
     _RESTART.append(callback)
 
 
-def _after_fork_in_child() -> None:
-    for callback in (*_RESET, *_RESTART):
+def _run(callbacks: list[Callable[[], None]]) -> None:
+    for callback in callbacks:
         try:
             callback()
         except Exception:  # noqa: BLE001 - one failing hook must not stop the others
             _LOGGER.warning("an after-fork hook failed in the child process", exc_info=True)
+
+
+def _after_fork_in_child() -> None:
+    _run(list(_RESET))
+    if _RESTART:
+        # Restarting starts threads and makes the SDKs log. Neither belongs inside os.fork(): a
+        # logging handler's stream lock held by a parent thread at fork time is never released in
+        # the child, and blocking on it here would hang fork() itself.
+        threading.Thread(
+            target=_run, args=(list(_RESTART),), name="managed-credentials-after-fork", daemon=True
+        ).start()
 
 
 if hasattr(os, "register_at_fork"):

@@ -113,19 +113,27 @@ def run_demo(*, threads: int = 8, seconds: float = 6.0, out: TextIO | None = Non
             ]
             revoked_at: list[float] = []
             old_key = ""
-            while (elapsed := time.monotonic() - started) < seconds:
-                if plan and elapsed >= plan[0][0]:
+            picked_up = threading.Semaphore(0)
+            provider.add_event_listener(
+                lambda e: picked_up.release() if e.kind is EventKind.ROTATION_PICKED_UP else None
+            )
+            while plan or (time.monotonic() - started) < seconds:
+                elapsed = time.monotonic() - started
+                while plan and elapsed >= plan[0][0]:
                     _, what = plan.pop(0)
+                    print(("\n" if out.isatty() else "") + f"[{elapsed:4.1f}s] {what}", file=out)
                     if what.startswith("scheduled"):
                         old_key = cloud.current_key(SECRET_NAME).access_key_id
                         cloud.rotate(SECRET_NAME, grace_seconds=3600)
-                    elif what.startswith("old key"):
+                        continue
+                    if what.startswith("old key"):
                         cloud.revoke_key(old_key)
-                        revoked_at.append(time.time())
                     else:
                         cloud.rotate(SECRET_NAME)
-                        revoked_at.append(time.time())
-                    print(("\n" if out.isatty() else "") + f"[{elapsed:4.1f}s] {what}", file=out)
+                    revoked_at.append(time.time())
+                    # Every phase happens, even on a slow machine: wait (bounded) until the workers
+                    # have met the revoked key and the provider picked the new one up.
+                    picked_up.acquire(timeout=10)
                 _progress(
                     out,
                     elapsed,

@@ -225,14 +225,16 @@ class BackgroundScheduler(Scheduler):
         self._aps = None
 
     def _restart_after_fork(self) -> None:
-        if self._closed or not self._jobs:
-            return
-        aps = self._ensure_started()
-        pending, self._jobs = self._jobs, {}
-        for job_id, old in pending.items():
-            entry = _Entry(old.run_at, old.func, f"{job_id}#{next(self._sequence)}")
-            self._jobs[job_id] = entry
-            self._add_aps_job(aps, job_id, entry)
+        # Runs on the after-fork thread, possibly while the child's own code schedules: locked.
+        with self._lock:
+            if self._closed or not self._jobs:
+                return
+            aps = self._ensure_started()
+            pending, self._jobs = self._jobs, {}
+            for job_id, old in pending.items():
+                entry = _Entry(old.run_at, old.func, f"{job_id}#{next(self._sequence)}")
+                self._jobs[job_id] = entry
+                self._add_aps_job(aps, job_id, entry)
 
 
 class ManualScheduler(Scheduler):

@@ -53,3 +53,17 @@ def make_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
     yield factory
     for provider in made:
         provider.close()
+
+
+@pytest.fixture
+def fresh_default_manager(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A fresh process-wide default provider manager for the test; whatever it still holds at the
+    end is closed, so a failing test cannot leak a default provider into later ones."""
+    from common_plugin import manager
+
+    fresh = manager.ProviderManager(manager._configured_factory)
+    monkeypatch.setattr(manager, "_DEFAULT_MANAGER", fresh)
+    yield fresh
+    leftover = fresh.peek()
+    if leftover is not None:
+        leftover.close()

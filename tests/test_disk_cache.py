@@ -208,6 +208,7 @@ def test_fork_while_a_fetch_holds_the_store_lock(tmp_path: Path, env_key: Enviro
     """The child must not inherit the store's per-secret lock held by a parent thread (a deadlock)."""
     import threading
 
+    from forking import run_in_child
     from test_provider import NAME, FakeSource
 
     from common_plugin.provider import CredentialsProvider
@@ -223,20 +224,14 @@ def test_fork_while_a_fetch_holds_the_store_lock(tmp_path: Path, env_key: Enviro
         held = threading.Thread(target=provider.refresh, args=(NAME,))
         held.start()
         assert source.entered.wait(10)  # the parent's thread now holds the store lock, mid-fetch
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child reports through its exit status
+
+        def child() -> int:
             source.gate = None
-            result = [3]  # 3: the refresh hung
-            child = threading.Thread(
-                target=lambda: result.__setitem__(0, 0 if provider.refresh(NAME) else 1), daemon=True
-            )
-            child.start()
-            child.join(10)
-            os._exit(result[0])
-        source.release()
+            return 0 if provider.refresh(NAME) else 1
+
+        status = run_in_child(child, timeout=20, in_parent=source.release)
         held.join(10)
-        _, status = os.waitpid(pid, 0)
-        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        assert status == 0
     finally:
         provider.close()
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from forking import run_in_child
 
 from common_plugin.clock import ManualClock
 from common_plugin.credentials import ManagedCredential, SecretValue
@@ -596,18 +597,11 @@ def test_fork_child_gets_fresh_locks_and_a_running_refresh_chain(source: FakeSou
         held = threading.Thread(target=provider.refresh, args=(NAME,))
         held.start()
         assert source.entered.wait(WAIT)
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child reports through its exit status
-            result = [3]  # still 3 if the checks hang (e.g. on a lock inherited held)
-            checker = threading.Thread(target=lambda: result.__setitem__(0, _child_checks(provider, source)))
-            checker.daemon = True
-            checker.start()
-            checker.join(3 * WAIT)
-            os._exit(result[0])
-        source.release()
+        status = run_in_child(
+            lambda: _child_checks(provider, source), timeout=3 * WAIT, in_parent=source.release
+        )
         held.join(WAIT)
-        _, status = os.waitpid(pid, 0)
-        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        assert status == 0
     finally:
         provider.close()
 

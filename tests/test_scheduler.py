@@ -153,8 +153,18 @@ def test_background_raising_job_does_not_kill_the_scheduler(
     assert any("bad" in r.getMessage() and r.exc_info for r in caplog.records)
 
 
+def _scheduler_threads(before: set[threading.Thread]) -> list[threading.Thread]:
+    # Only the threads this scheduler made (its loop and its pool's workers): other tests' threads
+    # coming and going must not change the count.
+    return [
+        t
+        for t in threading.enumerate()
+        if t not in before and (t.name == "APScheduler" or t.name.startswith("ThreadPoolExecutor"))
+    ]
+
+
 def test_background_thread_count_stays_small(background: BackgroundScheduler) -> None:
-    before = threading.active_count()
+    before = set(threading.enumerate())
     gate = threading.Event()
     started = threading.Semaphore(0)
     finished = threading.Semaphore(0)
@@ -167,12 +177,12 @@ def test_background_thread_count_stays_small(background: BackgroundScheduler) ->
     for i in range(20):
         background.schedule(f"job{i}", time.time(), job)
     assert started.acquire(timeout=WAIT) and started.acquire(timeout=WAIT)  # both workers busy
-    peak = threading.active_count() - before
+    peak = len(_scheduler_threads(before))
     gate.set()
     for _ in range(20):
         assert finished.acquire(timeout=WAIT)
     assert peak == 3  # the APScheduler loop thread + 2 pool workers, whatever the number of jobs
-    assert threading.active_count() - before <= 3
+    assert len(_scheduler_threads(before)) <= 3
 
 
 def test_background_shutdown_is_idempotent_and_final() -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from forking import run_in_child
 
 from common_plugin import ManagedCredential, SecretFetchError
 from common_plugin.config import load_config
@@ -253,17 +254,13 @@ def test_a_forked_child_does_not_share_pooled_connections(
                 failed += 1
         return failed
 
-    provider_like_hook = single.after_fork  # what a provider's fork hook calls on its source
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child reports through its exit status
-        try:
-            provider_like_hook()
-            os._exit(min(failures(), 100))
-        finally:
-            os._exit(101)
-    parent_failures = failures()
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and parent_failures == 0
+    def child() -> int:
+        single.after_fork()  # what a provider's fork hook calls on its source
+        return min(failures(), 100)
+
+    parent_failures: list[int] = []
+    status = run_in_child(child, timeout=60, in_parent=lambda: parent_failures.append(failures()))
+    assert status == 0 and parent_failures == [0]
 
 
 def test_a_refused_assume_role_is_not_retried_and_names_the_keys(
