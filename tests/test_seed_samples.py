@@ -17,7 +17,15 @@ from aliyunsdkcore.request import CommonRequest
 
 from common_plugin.testing import LocalAliyun
 
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+# shared/ lies beside the checkout (CI clones main next to it); look upwards to be safe.
+SEEDS = next(
+    (
+        parent / "shared" / "seeds"
+        for parent in Path(__file__).resolve().parents
+        if (parent / "shared" / "seeds").is_dir()
+    ),
+    Path(__file__).resolve().parents[2] / "shared" / "seeds",
+)
 SECRET = "******"  # the secret name the samples use, verbatim
 
 
