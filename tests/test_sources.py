@@ -283,3 +283,58 @@ def test_a_refused_assume_role_is_not_retried_and_names_the_keys(
         info.value
     )
     assert local_aliyun.count("sts", "AssumeRole") == 1 and local_aliyun.count("kms") == 0
+
+
+def test_gateway_source_with_an_ecs_ram_role(
+    local_aliyun: LocalAliyun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ecs_ram_role asks the instance metadata service (100.100.100.200) for an STS key. aliyunsdkcore
+    fetches it with urllib, which honours HTTP_PROXY, so a loopback stand-in answers as that
+    service: no packet leaves 127.0.0.1."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    local_aliyun.create_ram_secret("app-key")
+    role_key = local_aliyun.state.create_access_key(with_sts_token=True)
+    asked: list[str] = []
+
+    class Metadata(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            asked.append(self.path)
+            body = json.dumps(
+                {
+                    "Code": "Success",
+                    "AccessKeyId": role_key.access_key_id,
+                    "AccessKeySecret": role_key.access_key_secret,
+                    "SecurityToken": role_key.security_token,
+                    "Expiration": "2099-01-01T00:00:00Z",
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Metadata)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{server.server_address[1]}")
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        path = local_aliyun.write_properties(tmp_path / "p.properties", mode="gateway")
+        text = path.read_text()
+        text = "\n".join(line for line in text.splitlines() if not line.startswith("credentials_"))
+        path.write_text(text + "\ncredentials_type=ecs_ram_role\ncredentials_role_name=EcsKmsReader\n")
+        cred = ManagedCredential.from_secret_value(
+            build_source(load_config(path)).get_secret_value("app-key"), 0
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert cred.access_key_id == local_aliyun.current_key("app-key").access_key_id
+    assert asked == ["http://100.100.100.200/latest/meta-data/ram/security-credentials/EcsKmsReader"]
+    assert local_aliyun.count("kms", "GetSecretValue", role_key.access_key_id) == 1  # signed with the role
