@@ -181,7 +181,6 @@ def _progress(out: TextIO, elapsed: float, tally: _Tally, counters: dict[str, in
     out.write(
         ("\r" if live else "")
         + f"[{elapsed:4.1f}s] calls {calls:6d}  failures {failures}  retries {counters['retries']:3d}  "
-        f"fetches {counters['fetches']}  key {masked}"
-        + ("" if live else "\n")
+        f"fetches {counters['fetches']}  key {masked}" + ("" if live else "\n")
     )
     out.flush()

@@ -109,7 +109,11 @@ def test_signature_mismatch_message_carries_the_string_to_sign(local_aliyun: Loc
     params = {
         "Action": "GetCallerIdentity",
         "AccessKeyId": key.access_key_id,
+        "SignatureMethod": "HMAC-SHA1",
         "SignatureType": "",
+        "SignatureVersion": "1.0",
+        "Timestamp": "2026-11-23T11:51:55Z",
+        "SignatureNonce": "0123456789abcdef0123456789abcdef",
         "N": "a b*~/é",
     }
     params["Signature"] = compute_signature("wrong", string_to_sign("GET", params))

@@ -293,6 +293,7 @@ def test_gateway_source_with_an_ecs_ram_role(
     service: no packet leaves 127.0.0.1."""
     import json
     import threading
+    import urllib.request
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     local_aliyun.create_ram_secret("app-key")
@@ -323,6 +324,8 @@ def test_gateway_source_with_an_ecs_ram_role(
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{server.server_address[1]}")
+        # urllib reads the proxy settings once, into a process-wide opener built on first use.
+        monkeypatch.setattr(urllib.request, "_opener", None)
         monkeypatch.delenv("no_proxy", raising=False)
         monkeypatch.delenv("NO_PROXY", raising=False)
         path = local_aliyun.write_properties(tmp_path / "p.properties", mode="gateway")

@@ -23,7 +23,8 @@ oss        ``oss_endpoint``       HTTP (``http://127.0.0.1:PORT``), when ``...te
 ``*_url`` properties add the scheme, which ``aliyunsdkcore`` honours over a request's own protocol.
 
 Pluggable services: ``DkmsService(state)`` must offer ``issue_client_key(password) -> ClientKey``
-(``key_id``, ``private_key_data``, ``to_json()``) and ``OssService(state)`` ``create_bucket(name)``;
+(``key_id``, ``private_key_data``, ``to_json()``) and ``OssService(state, region=...)``
+``create_bucket(name)`` (v4 signatures must be scoped to :attr:`LocalAliyun.region_id`);
 both implement :class:`~.server.Service`. A missing module is skipped (the attribute stays ``None``).
 The default DKMS client key is issued on first use (RSA key generation would otherwise dominate
 start-up); see :attr:`LocalAliyun.client_key_file`.
@@ -39,6 +40,7 @@ import logging
 import os
 import secrets
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -70,6 +72,42 @@ def _write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
+
+
+# Modules whose core class keeps one requests.Session per endpoint for the whole process:
+# Tea.core.TeaCore (dkms-gcs; key "https://127.0.0.1:PORT:80") and darabonba.core.DaraCore (Tea V2 /
+# alibabacloud_tea_openapi; key "http://127.0.0.1:PORT:80:pool=N").
+_SDK_SESSION_CACHES = (("Tea.core", "TeaCore"), ("darabonba.core", "DaraCore"))
+
+
+def _forget_sdk_sessions(endpoints: Iterable[str]) -> int:
+    """Remove and close the SDKs' cached sessions for ``endpoints`` (``127.0.0.1:PORT``); return how many.
+
+    The Tea core builds a session (and its TLS adapter) on the first call to an endpoint and keeps it
+    for good: a CA passed once stays trusted, and a later ``ignore_ssl`` call to the same endpoint
+    fails (shared/design/protocols.md section 3.6). Once a listener is gone its sessions are useless,
+    and a new emulator that reuses the port must not inherit them. Only modules already imported are
+    looked at (if an SDK was never loaded it has no sessions); a missing one is ignored.
+    """
+    needles = tuple(f"//{endpoint}:" for endpoint in endpoints)
+    if not needles:
+        return 0
+    removed = 0
+    for module_name, class_name in _SDK_SESSION_CACHES:
+        module = sys.modules.get(module_name)
+        sessions = getattr(getattr(module, class_name, None), "_sessions", None)
+        if not isinstance(sessions, dict):
+            continue
+        for key in [k for k in list(sessions) if isinstance(k, str) and any(n in k for n in needles)]:
+            session = sessions.pop(key, None)
+            if session is None:
+                continue
+            removed += 1
+            try:
+                session.close()
+            except Exception:  # noqa: BLE001 - closing a dead pool must not break stop()
+                _LOGGER.debug("closing a cached %s session failed", class_name, exc_info=True)
+    return removed
 
 
 class _Address:
@@ -107,7 +145,8 @@ class LocalAliyun:
         clock: the cloud's time source for rotation grace periods and STS expiry (default: system).
         seed: seeds fault probabilities, for repeatable runs.
         tls: serve KMS and DKMS over HTTPS (default). With ``False`` every listener is plain HTTP.
-        region_id: the region named in properties files.
+        region_id: the region named in properties files, and the one OSS v4 signatures must be
+            scoped to.
     """
 
     def __init__(
@@ -201,16 +240,22 @@ class LocalAliyun:
         except ImportError:
             _LOGGER.debug("OSS service not available; skipped")
         else:
-            self.oss = OssService(self.state)
+            self.oss = OssService(self.state, region=self.region_id)
             self._serve(self.oss, "oss", None)
 
     def stop(self) -> None:
-        """Stop every listener (joining its threads) and remove an owned workdir. Idempotent."""
+        """Stop every listener (joining its threads) and remove an owned workdir. Idempotent.
+
+        Also drops the Tea / darabonba SDKs' cached HTTP sessions for this emulator's endpoints (see
+        :func:`_forget_sdk_sessions`), so a later emulator on a reused port starts from a clean slate.
+        """
         servers, self._servers = list(self._servers.values()), {}
+        endpoints = [server.endpoint for server in servers]
         for server in servers:
             server.request_stop()
         for server in servers:
             server.stop()
+        _forget_sdk_sessions(endpoints)
         if self._running and self._own_workdir and self.workdir != Path():
             shutil.rmtree(self.workdir, ignore_errors=True)
         self._client_key = self._client_key_file = self._client_key_password_file = None

@@ -26,6 +26,7 @@ from .oss_signature import (
     parse_authorization,
     v1_signature,
     v1_string_to_sign,
+    v4_scope_error,
     v4_signature,
 )
 from .oss_store import OssStore, OssStoreError
@@ -53,14 +54,17 @@ class OssService:
 
     Args:
         state: the cloud whose valid access keys (``state.lookup_key``) may sign requests.
-        host_id: the ``HostId`` written in error bodies.
+        host_id: the ``HostId`` written in error bodies (default ``oss-<region>.aliyuncs.com``).
+        region: the endpoint's region; a v4 signature must be scoped to it (``LocalAliyun`` passes
+            its ``region_id``).
     """
 
     name = "oss"
 
-    def __init__(self, state: CloudState, host_id: str = "oss-cn-hangzhou.aliyuncs.com") -> None:
+    def __init__(self, state: CloudState, host_id: str | None = None, *, region: str = "cn-hangzhou") -> None:
         self._state = state
-        self._host_id = host_id
+        self.region = region
+        self._host_id = host_id or f"oss-{region}.aliyuncs.com"
         self._store = OssStore()
         self._objects = ObjectHandlers(self._store, state.clock)
 
@@ -160,6 +164,17 @@ class OssService:
             if stored.token_expires_at is not None and self._state.clock.time() >= stored.token_expires_at:
                 return self.error_response(
                     403, "SecurityTokenExpired", "The security token you provided has expired."
+                )
+        if auth.version == 4:
+            scope_error = v4_scope_error(request, auth, self.region)
+            if scope_error is not None:
+                _LOGGER.debug("OSS v4 scope refused for %s: %s", auth.access_key_id, scope_error)
+                return self.error_response(
+                    403,
+                    "SignatureDoesNotMatch",
+                    "The request signature we calculated does not match the signature you provided. "
+                    + scope_error,
+                    {"SignatureProvided": auth.signature, "OSSAccessKeyId": auth.access_key_id},
                 )
         if auth.version == 1:
             string_to_sign = v1_string_to_sign(request, bucket, key)

@@ -16,11 +16,14 @@ from .wire import HttpRequest
 
 __all__ = [
     "SUBRESOURCES",
+    "V4_PRODUCT",
+    "V4_TERMINATOR",
     "ParsedAuthorization",
     "crc64_ecma",
     "parse_authorization",
     "v1_signature",
     "v1_string_to_sign",
+    "v4_scope_error",
     "v4_signature",
 ]
 
@@ -45,9 +48,12 @@ SUBRESOURCES = frozenset(
 
 _V4_DEFAULT_SIGNED = ("content-type", "content-md5")
 _V4_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-~.")
+V4_TERMINATOR = "aliyun_v4_request"
+V4_PRODUCT = "oss"
 _V4_PATTERN = re.compile(
     r"OSS4-HMAC-SHA256 Credential=(?P<ak>[^/,\s]+)/(?P<date>\d{8})/(?P<region>[^/,\s]*)/(?P<product>[^/,\s]+)"
-    r"/aliyun_v4_request,\s*Signature=(?P<sig>[0-9a-fA-F]+)(?:,\s*AdditionalHeaders=(?P<extra>[^,\s]*))?\s*$"
+    r"/(?P<terminator>[^/,\s]+),\s*Signature=(?P<sig>[0-9a-fA-F]+)"
+    r"(?:,\s*AdditionalHeaders=(?P<extra>[^,\s]*))?\s*$"
 )
 
 
@@ -62,6 +68,7 @@ class ParsedAuthorization:
     region: str = ""
     product: str = ""
     additional_headers: tuple[str, ...] = ()
+    terminator: str = ""
 
 
 def parse_authorization(value: str) -> ParsedAuthorization | None:
@@ -74,7 +81,14 @@ def parse_authorization(value: str) -> ParsedAuthorization | None:
         return None
     extra = tuple(h for h in (match["extra"] or "").split(";") if h)
     return ParsedAuthorization(
-        4, match["ak"], match["sig"], match["date"], match["region"], match["product"], extra
+        version=4,
+        access_key_id=match["ak"],
+        signature=match["sig"],
+        date=match["date"],
+        region=match["region"],
+        product=match["product"],
+        additional_headers=extra,
+        terminator=match["terminator"],
     )
 
 
@@ -104,6 +118,25 @@ def _v4_encode(text: str, keep_slash: bool) -> str:
     )
 
 
+def v4_scope_error(request: HttpRequest, auth: ParsedAuthorization, region: str) -> str | None:
+    """Why a v4 credential scope does not fit this endpoint, or ``None`` when it does.
+
+    The scope ``<date>/<region>/oss/aliyun_v4_request`` must name the endpoint's ``region``, the
+    product ``oss``, the terminator ``aliyun_v4_request``, and the date part of ``x-oss-date``. A
+    client computes its signing key from its own scope, so without this check any scope would verify.
+    """
+    if auth.terminator != V4_TERMINATOR:
+        return f"The credential scope must end with {V4_TERMINATOR}, not {auth.terminator}."
+    if auth.product != V4_PRODUCT:
+        return f"The credential scope product must be {V4_PRODUCT}, not {auth.product}."
+    if auth.region != region:
+        return f"The credential scope region {auth.region} does not match the endpoint region {region}."
+    signed_date = request.headers.get("x-oss-date", "")[:8]
+    if auth.date != signed_date:
+        return f"The credential scope date {auth.date} does not match x-oss-date {signed_date or '(none)'}."
+    return None
+
+
 def v4_signature(
     request: HttpRequest, bucket: str, key: str, auth: ParsedAuthorization, secret: str
 ) -> tuple[str, str]:
@@ -125,7 +158,7 @@ def v4_signature(
             request.headers.get("x-oss-content-sha256", "UNSIGNED-PAYLOAD"),
         ]
     )
-    scope = f"{auth.date}/{auth.region}/{auth.product}/aliyun_v4_request"
+    scope = f"{auth.date}/{auth.region}/{auth.product}/{auth.terminator or V4_TERMINATOR}"
     string_to_sign = "\n".join(
         [
             "OSS4-HMAC-SHA256",
@@ -135,7 +168,7 @@ def v4_signature(
         ]
     )
     signing_key = ("aliyun_v4" + secret).encode("utf-8")
-    for part in (auth.date, auth.region, auth.product, "aliyun_v4_request"):
+    for part in (auth.date, auth.region, auth.product, auth.terminator or V4_TERMINATOR):
         signing_key = hmac.new(signing_key, part.encode("utf-8"), hashlib.sha256).digest()
     signature = hmac.new(signing_key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
     return string_to_sign, signature
