@@ -59,15 +59,12 @@ def cloud(local_aliyun: LocalAliyun) -> LocalAliyun:
 
 
 @pytest.fixture
-def default_manager(monkeypatch: pytest.MonkeyPatch) -> Iterator[manager_module.ProviderManager]:
-    """A fresh process-wide default provider manager, and the default config name restored after."""
-    fresh = manager_module.ProviderManager(manager_module._configured_factory)
-    monkeypatch.setattr(manager_module, "_DEFAULT_MANAGER", fresh)
-    yield fresh
+def default_manager(
+    fresh_default_manager: manager_module.ProviderManager,
+) -> Iterator[manager_module.ProviderManager]:
+    """conftest's fresh default provider manager, and the default config name restored after."""
+    yield fresh_default_manager
     ConfigLoader.reset_config_name()
-    leftover = fresh.peek()
-    if leftover is not None:
-        leftover.close()
 
 
 @pytest.mark.parametrize("name", MINE)
