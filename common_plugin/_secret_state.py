@@ -25,9 +25,10 @@ def same_key(a: ManagedCredential, b: ManagedCredential) -> bool:
 class Flight:
     """One fetch in progress; the threads that need its result wait for it."""
 
-    __slots__ = ("_done", "_error", "_result")
+    __slots__ = ("_done", "_error", "_result", "for_rejected")
 
-    def __init__(self) -> None:
+    def __init__(self, for_rejected: ManagedCredential | None = None) -> None:
+        self.for_rejected = for_rejected  # the rejected key this fetch was started to replace
         self._done = threading.Event()
         self._result: ManagedCredential | None = None
         self._error: BaseException | None = None

@@ -176,36 +176,42 @@ class CredentialsProvider:
             ProviderClosedError: the provider has been closed.
         """
         state = self._state(secret_name)
-        with state.lock:
-            current = self._snapshots.get(secret_name)
-            if current is not None and not _same_key(current, rejected):
-                return current  # someone already replaced it: no fetch
-            if (
-                state.suppressed_key is not None
-                and _same_key(state.suppressed_key, rejected)
-                and self._clock.time() < state.suppressed_until
-            ):
-                return None
-            state.rejected = rejected  # never to be brought back from the on-disk cache
-            flight, leader = self._join_or_lead(state)
-        if leader:
-            self._lead(state, flight, reason="reactive", rejected=rejected)
-        try:
-            cred = flight.wait()
-        except Exception:
-            # A joiner of someone else's fetch applies the rejection outcome itself (idempotent).
+        # At most two rounds: a fetch joined mid-flight may have started before the key was
+        # rejected (a proactive refresh) and so bring back the old version; then fetch once more.
+        for _ in range(2):
             with state.lock:
-                dropped = self._drop_rejected(state, rejected)
-                self._suppress(state, rejected)
-            if dropped:
-                self._after_drop(state, rejected)
+                current = self._snapshots.get(secret_name)
+                if current is not None and not _same_key(current, rejected):
+                    return current  # someone already replaced it: no fetch
+                if (
+                    state.suppressed_key is not None
+                    and _same_key(state.suppressed_key, rejected)
+                    and self._clock.time() < state.suppressed_until
+                ):
+                    return None
+                state.rejected = rejected  # never to be brought back from the on-disk cache
+                flight, leader = self._join_or_lead(state, rejected)
+            if leader:
+                self._lead(state, flight, reason="reactive", rejected=rejected)
+            try:
+                cred = flight.wait()
+            except Exception:
+                # A joiner of someone else's fetch applies the rejection outcome itself (idempotent).
+                with state.lock:
+                    dropped = self._drop_rejected(state, rejected)
+                    self._suppress(state, rejected)
+                if dropped:
+                    self._after_drop(state, rejected)
+                return None
+            if not _same_key(cred, rejected):
+                return cred
+            if flight.for_rejected is None or not _same_key(flight.for_rejected, rejected):
+                continue  # an older fetch answered with the old version: ask again, for this rejection
+            with state.lock:
+                first = self._suppress(state, rejected)
+            if first:
+                self._log_still_current(state, rejected)
             return None
-        if not _same_key(cred, rejected):
-            return cred
-        with state.lock:
-            first = self._suppress(state, rejected)
-        if first:
-            self._log_still_current(state, rejected)
         return None
 
     # -- listeners -----------------------------------------------------------------------------
@@ -359,11 +365,13 @@ class CredentialsProvider:
         return self._fetch(self._state(name), reuse_cached=True, reason="initial")
 
     @staticmethod
-    def _join_or_lead(state: _SecretState) -> tuple[_Flight, bool]:
+    def _join_or_lead(
+        state: _SecretState, for_rejected: ManagedCredential | None = None
+    ) -> tuple[_Flight, bool]:
         """Join the secret's fetch in progress or start one. Call with ``state.lock`` held."""
         if state.flight is not None:
             return state.flight, False
-        state.flight = _Flight()
+        state.flight = _Flight(for_rejected)
         return state.flight, True
 
     def _fetch(self, state: _SecretState, *, reuse_cached: bool, reason: str) -> ManagedCredential:

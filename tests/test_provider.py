@@ -626,3 +626,54 @@ def _child_checks(provider: CredentialsProvider, source: FakeSource) -> int:
         return 0
     except BaseException:
         return 1
+
+
+class StaleFirstSource(FakeSource):
+    """A fetch held in flight answers with the value it read when it started (an older version)."""
+
+    def get_secret_value(self, secret_name: str) -> SecretValue:
+        with self._lock:
+            self.calls[secret_name] += 1
+            value = self.values[secret_name]
+            gate = self.gate
+        self.entered.set()
+        if gate is not None:
+            assert gate.wait(WAIT)
+        return value
+
+
+def test_a_rejection_that_joins_an_older_fetch_fetches_again(
+    sched: ManualScheduler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from common_plugin._secret_state import Flight
+
+    waiting = threading.Event()
+    original_wait = Flight.wait
+
+    def observed_wait(flight: Flight) -> ManagedCredential:
+        if threading.current_thread().name == "joiner":
+            waiting.set()  # the rejecting thread is now waiting on a fetch already in flight
+        return original_wait(flight)
+
+    monkeypatch.setattr(Flight, "wait", observed_wait)
+    source = StaleFirstSource()
+    source.set(NAME, "LTAIfirstkey0001")
+    provider = CredentialsProvider(source, scheduler=sched)
+    old = provider.get(NAME)
+    source.hold()
+    proactive = threading.Thread(target=provider.refresh, args=(NAME,))  # started before the rotation
+    proactive.start()
+    assert source.entered.wait(WAIT)
+    source.set(NAME, "LTAIsecondkey002", version="v2")  # the rotation; the held fetch still has v1
+    result: list[ManagedCredential | None] = []
+    joiner = threading.Thread(
+        target=lambda: result.append(provider.refresh_rejected(NAME, old)), name="joiner"
+    )
+    joiner.start()
+    assert waiting.wait(WAIT)
+    source.release()
+    proactive.join(WAIT)
+    joiner.join(WAIT)
+    assert result and result[0] is not None and result[0].access_key_id == "LTAIsecondkey002"
+    assert source.calls[NAME] == 3  # first load, the older proactive fetch, one reactive fetch
+    provider.close()
