@@ -6,9 +6,9 @@ When OSS rejects the key, the bucket asks the provider for one single-flight ref
 changed and the body can be re-sent, retries the request once (see :mod:`oss_plugin._retry`).
 
 SDK hook: we override ``oss2.api._Base._do(self, method, bucket_name, key, **kwargs)``, the method
-through which every signed ``Bucket`` request passes (the one private hook; checked against
-oss2 2.19.1, pinned by ``tests/test_oss_hooks.py``). Pre-signed URLs (``sign_url``) and
-``put_object_with_url`` use the current key but are not retried.
+through which every signed ``Bucket`` request passes (the one private hook, defined once in
+``_retry.ManagedClientMixin``; checked against oss2 2.19.1, pinned by ``tests/test_oss_hooks.py``).
+Pre-signed URLs (``sign_url``) and ``put_object_with_url`` use the current key but are not retried.
 """
 
 from __future__ import annotations
@@ -98,13 +98,6 @@ class ProxyBucket(ManagedClientMixin, oss2.Bucket):  # type: ignore[misc]
             raise
         self._caller = caller
         self._owns_session = session is None
-
-    def _do(self, method: str, bucket_name: str, key: Any, **kwargs: Any) -> Any:
-        # The one private hook: oss2.api._Base._do (oss2 2.19.1); see the module docstring.
-        send = super()._do
-        return self._caller.call(
-            lambda attempt: send(method, bucket_name, key, **attempt), kwargs, method, bucket_name
-        )
 
     def __repr__(self) -> str:
         return (

@@ -2,8 +2,8 @@
 with a managed RAM credential.
 
 Same design and the same private hook as :class:`~oss_plugin.ProxyBucket`: we override
-``oss2.api._Base._do(self, method, bucket_name, key, **kwargs)`` (checked against oss2 2.19.1,
-pinned by ``tests/test_oss_hooks.py``); the retry rule lives in :mod:`oss_plugin._retry`.
+``oss2.api._Base._do(self, method, bucket_name, key, **kwargs)`` once, in
+``_retry.ManagedClientMixin`` (oss2 2.19.1, pinned by ``tests/test_oss_hooks.py``).
 """
 
 from __future__ import annotations
@@ -79,13 +79,6 @@ class ProxyService(ManagedClientMixin, oss2.Service):  # type: ignore[misc]
             raise
         self._caller = caller
         self._owns_session = session is None
-
-    def _do(self, method: str, bucket_name: str, key: Any, **kwargs: Any) -> Any:
-        # The one private hook: oss2.api._Base._do (oss2 2.19.1); see the module docstring.
-        send = super()._do
-        return self._caller.call(
-            lambda attempt: send(method, bucket_name, key, **attempt), kwargs, method, bucket_name
-        )
 
     def __repr__(self) -> str:
         return f"ProxyService(secret_name={self._caller.secret_name!r}, endpoint={self.endpoint!r})"
