@@ -38,6 +38,7 @@ EXTRAS = {
         "responses>=0.25",
         "hypothesis>=6.100",
         "ruff>=0.6",
+        "import-linter>=2.1",
         "mypy>=1.10",
         "prometheus_client>=0.17",
         # the "v2" extra, plus the small STS V2 client the Tea tests and samples call
@@ -48,7 +49,7 @@ EXTRAS = {
         "alibabacloud-sts20150401>=1.2.0",
     ],
     "prometheus": ["prometheus_client>=0.17"],
-    # Tea / OpenAPI V2 SDKs (common_plugin.tea, common_plugin.serve tests) and alibabacloud-oss-v2
+    # Tea / OpenAPI V2 SDKs (common_plugin.adapters.tea, the serve tests) and alibabacloud-oss-v2
     # (oss_plugin.v2); checked to resolve with cryptography<42 and protobuf<4 above.
     "v2": [
         "alibabacloud-credentials>=1.0.12",

@@ -53,7 +53,7 @@ def child(properties: str, endpoint: str) -> None:
     import sdk_core_plugin  # noqa: F401 - timed
 
     imported = time.perf_counter()
-    from common_plugin.config_loader import ConfigLoader
+    from common_plugin.config.config_loader import ConfigLoader
     from common_plugin.manager import default_manager
     from sdk_core_plugin.proxy_acs_client import ProxyAcsClient
 

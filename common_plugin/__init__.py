@@ -16,8 +16,8 @@ import logging
 from .ak_expire_handler import AKExpireHandler, ErrorCodeExpireHandler
 from .bootstrap import provider_from_config
 from .clock import ManualClock, SystemClock
-from .config import ProviderConfig, load_config
-from .config_loader import ConfigLoader
+from .config.config_loader import ConfigLoader
+from .config.loading import ProviderConfig, load_config
 from .credentials import ManagedCredential, SecretValue
 from .exceptions import (
     ConfigError,

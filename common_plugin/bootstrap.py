@@ -11,7 +11,7 @@ from .refresh_policy import RefreshPolicy
 from .sources.factory import build_source
 
 if TYPE_CHECKING:
-    from .config import ProviderConfig
+    from .config.loading import ProviderConfig
     from .scheduler import Scheduler
 
 __all__ = ["build_default_provider", "provider_from_config"]
@@ -39,8 +39,8 @@ def provider_from_config(
     )
     store = None
     if config.cache_dir is not None:
-        from .cache_keys import load_decryptor_class
-        from .disk_cache import EncryptedFileStore
+        from .storage.cache_keys import load_decryptor_class
+        from .storage.disk_cache import EncryptedFileStore
 
         decryptor = load_decryptor_class(config.cache_key_decryptor or "env").from_config(config)
         store = EncryptedFileStore(config.cache_dir, decryptor)
@@ -56,8 +56,8 @@ def provider_from_config(
 
 
 def build_default_provider() -> CredentialsProvider:
-    """Load the configuration named by :class:`~common_plugin.config_loader.ConfigLoader` and build
+    """Load the configuration named by :class:`~common_plugin.config.config_loader.ConfigLoader` and build
     a provider from it. Raises :class:`~common_plugin.exceptions.ConfigError` on a bad config."""
-    from .config_loader import ConfigLoader
+    from .config.config_loader import ConfigLoader
 
     return provider_from_config(ConfigLoader.load())

@@ -17,14 +17,17 @@ so the next :meth:`~CredentialsProvider.get` fetches synchronously and raises if
 from __future__ import annotations
 
 import functools
+import importlib
 import itertools
 import logging
 import random
 import threading
+import warnings
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 from ._fork import on_fork_reset, on_fork_restart
 from ._secret_state import Flight as _Flight
@@ -32,12 +35,12 @@ from ._secret_state import SecretState as _SecretState
 from ._secret_state import same_key as _same_key
 from .clock import SYSTEM_CLOCK, Clock
 from .credentials import ManagedCredential
-from .disk_cache import SecretStore
 from .exceptions import MalformedSecretError, ProviderClosedError
 from .observability import EventListener, ProviderStatus, Telemetry
 from .refresh_policy import RefreshPolicy
 from .scheduler import BackgroundScheduler, Scheduler, acquire_shared_scheduler, release_shared_scheduler
 from .sources.base import SecretSource
+from .storage.disk_cache import SecretStore
 
 __all__ = ["CredentialsProvider", "Listener"]
 
@@ -70,7 +73,7 @@ class CredentialsProvider:
         policy: refresh timing and backoff.
         rng: the random generator for jitter (default: a private, fork-reseeded ``random.Random``).
         owns_source: whether :meth:`close` also closes ``source``.
-        store: an optional cross-process cache (:class:`~common_plugin.disk_cache.EncryptedFileStore`):
+        store: an optional cross-process cache (:class:`~common_plugin.storage.EncryptedFileStore`):
             read before fetching, written after, with fetches serialised across processes.
     """
 
@@ -250,22 +253,19 @@ class CredentialsProvider:
         except ProviderClosedError:
             return None
 
-    # -- asyncio -------------------------------------------------------------------------------
+    # -- asyncio (deprecated: use common_plugin.adapters.aio) -------------------------------------
 
     async def get_async(self, secret_name: str) -> ManagedCredential:
-        """:meth:`get` for coroutines: a cached key returns at once; a fetch runs in a worker thread
-        and is shared with threads and other tasks, so the event loop never blocks."""
-        from .aio import get_async
-
-        return await get_async(self, secret_name)
+        """Deprecated: ``await common_plugin.adapters.aio.get_async(provider, name)``."""
+        aio = _deprecated_async("get_async")
+        return await aio.get_async(self, secret_name)  # type: ignore[no-any-return]
 
     async def refresh_rejected_async(
         self, secret_name: str, rejected: ManagedCredential
     ) -> ManagedCredential | None:
-        """:meth:`refresh_rejected` for coroutines, off the event loop, single-flight with threads."""
-        from .aio import refresh_rejected_async
-
-        return await refresh_rejected_async(self, secret_name, rejected)
+        """Deprecated: ``await common_plugin.adapters.aio.refresh_rejected_async(provider, ...)``."""
+        aio = _deprecated_async("refresh_rejected_async")
+        return await aio.refresh_rejected_async(self, secret_name, rejected)  # type: ignore[no-any-return]
 
     # -- observability -------------------------------------------------------------------------
 
@@ -620,6 +620,20 @@ class CredentialsProvider:
             if state.chain_active and not state.forgotten:
                 # No pending run means the job was running at fork time: run it again now.
                 self._schedule(state, state.scheduled_at if state.scheduled_at is not None else now)
+
+
+def _deprecated_async(name: str) -> Any:
+    """The asyncio layer, for the deprecated ``CredentialsProvider.*_async`` methods.
+
+    Resolved by name at call time: the sync core has no import of the asyncio layer (the layer
+    contract in ``pyproject.toml``), so importing the provider never loads asyncio.
+    """
+    warnings.warn(
+        f"CredentialsProvider.{name} is deprecated; use common_plugin.adapters.aio.{name}(provider, ...)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return importlib.import_module(__package__ + ".adapters.aio")
 
 
 def _run_refresh_job(provider_ref: weakref.ref[CredentialsProvider], state: _SecretState) -> None:

@@ -1,7 +1,7 @@
 """What :class:`~oss_plugin.ProxyBucket` and :class:`~oss_plugin.ProxyService` share: the lease on a
 provider, the one retry after a rejected key, the replay rules for request bodies, and shutdown.
 
-Retry rule (house style rule 10): a request is signed with a pinned snapshot; when it fails with an
+Retry rule: a request is signed with a pinned snapshot; when it fails with an
 ``oss2.exceptions.ServerError`` that the handler judges a rejected key, the provider is asked once
 (single-flight, see :meth:`CredentialsProvider.refresh_rejected`) for a replacement; if there is one
 and the request body can be replayed, the request is sent exactly once more, pinned to the new

@@ -1,7 +1,7 @@
 """An ``oss2`` credentials provider that serves a managed RAM credential.
 
 ``oss2.ProviderAuth`` (and ``ProviderAuthV4``) call ``get_credentials()`` once per signed request
-(shared/design/protocols.md section 4.6), so a rotated key reaches the very next request without
+(docs/protocols.md section 3), so a rotated key reaches the very next request without
 touching the client. Usable on its own with any ``oss2.Bucket``::
 
     auth = oss2.ProviderAuth(ManagedOssCredentialsProvider(provider, "app-oss-ak"))

@@ -1,7 +1,7 @@
 """The default judgement of "this OSS error means the managed key was rejected".
 
 OSS answers a deleted or disabled AccessKey with HTTP 403 ``InvalidAccessKeyId`` (a plain
-``oss2.exceptions.ServerError``; see shared/design/protocols.md section 4.5) and an expired STS token
+``oss2.exceptions.ServerError``; see docs/protocols.md section 3) and an expired STS token
 with ``SecurityTokenExpired``. ``SignatureDoesNotMatch``, ``AccessDenied`` and
 ``InvalidSecurityToken`` are deliberately *not* judged expired: they mean a wrong secret, a missing
 permission or a malformed token, which a fresh copy of the same secret would not cure.

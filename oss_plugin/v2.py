@@ -22,7 +22,7 @@ Limits: ``Config.retry_max_attempts`` overrides the retryer's attempt count; set
 leave it unset) or the retry after a rejection cannot happen. With the asyncio client
 (``alibabacloud_oss_v2.aio``) the SDK calls both hooks synchronously on the loop thread, so the one
 refresh after a rejection blocks the loop for one fetch (a cache hit never does); warm the cache
-with :func:`common_plugin.aio.get_async` before first use.
+with :func:`common_plugin.adapters.aio.get_async` before first use.
 
 Thread-safety: both classes are safe to share between threads and clients; per-attempt state lives
 in a context variable, so concurrent operations never see each other's snapshot.

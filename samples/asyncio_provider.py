@@ -13,9 +13,9 @@ import asyncio
 from alibabacloud_sts20150401.client import Client as StsClient
 from alibabacloud_tea_openapi import utils_models as open_api_models
 
-from common_plugin.aio import get_async
+from common_plugin.adapters.aio import get_async
+from common_plugin.adapters.tea import RefreshingTeaClient, TeaCredentialsProvider
 from common_plugin.provider import CredentialsProvider
-from common_plugin.tea import RefreshingTeaClient, TeaCredentialsProvider
 
 
 async def main(

@@ -19,8 +19,8 @@ import urllib.request
 from alibabacloud_credentials.client import Client as CredentialClient
 from alibabacloud_credentials.models import Config as CredentialConfig
 
+from common_plugin.adapters.endpoint import CredentialsServer
 from common_plugin.provider import CredentialsProvider
-from common_plugin.serve import CredentialsServer
 
 
 def main(provider: CredentialsProvider, secret_name: str) -> tuple[str, str]:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from alibabacloud_sts20150401.client import Client as StsClient
 from alibabacloud_tea_openapi import utils_models as open_api_models
 
+from common_plugin.adapters.tea import RefreshingTeaClient, TeaCredentialsProvider
 from common_plugin.provider import CredentialsProvider
-from common_plugin.tea import RefreshingTeaClient, TeaCredentialsProvider
 
 
 def make_client(

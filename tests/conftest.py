@@ -2,7 +2,7 @@
 
 AcsClient and the DKMS Tea client send 127.0.0.1 traffic through HTTP(S)_PROXY even when NO_PROXY is
 set, and ALIYUN_ACCESS_KEY_ID/SECRET override AcsClient's own credentials (see
-shared/design/protocols.md section 0), so both are cleared for every test.
+docs/protocols.md section 0), so both are cleared for every test.
 """
 
 from __future__ import annotations

@@ -15,9 +15,14 @@ import pytest
 from alibabacloud_sts20150401.client import Client as StsClient
 from alibabacloud_tea_openapi import utils_models as open_api_models
 
-from common_plugin.aio import AsyncCredentialsProvider, async_provider, get_async, refresh_rejected_async
+from common_plugin.adapters.aio import (
+    AsyncCredentialsProvider,
+    async_provider,
+    get_async,
+    refresh_rejected_async,
+)
+from common_plugin.adapters.tea import RefreshingTeaClient, TeaCredentialsProvider
 from common_plugin.provider import CredentialsProvider
-from common_plugin.tea import RefreshingTeaClient, TeaCredentialsProvider
 from common_plugin.testing import LocalAliyun
 from common_plugin.testing.state import Fault
 
@@ -150,9 +155,11 @@ def test_provider_methods_delegate_to_the_async_helpers(
     provider = make_provider(cloud)
 
     async def scenario() -> tuple[str, str | None]:
-        first = await provider.get_async(SECRET)
+        with pytest.warns(DeprecationWarning, match="adapters.aio.get_async"):
+            first = await provider.get_async(SECRET)
         cloud.rotate(SECRET)
-        fresh = await provider.refresh_rejected_async(SECRET, first)
+        with pytest.warns(DeprecationWarning, match="adapters.aio.refresh_rejected_async"):
+            fresh = await provider.refresh_rejected_async(SECRET, first)
         return first.access_key_id, fresh.access_key_id if fresh else None
 
     old_id, new_id = asyncio.run(scenario())

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from common_plugin import cli
+from common_plugin.cli import commands as cli
 from common_plugin.testing import LocalAliyun
 
 

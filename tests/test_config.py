@@ -23,7 +23,7 @@ from common_plugin.config import (
     ProviderConfig,
     load_config,
 )
-from common_plugin.config_loader import ConfigLoader
+from common_plugin.config.config_loader import ConfigLoader
 from common_plugin.exceptions import ConfigError
 
 PASSWORD = "p#ss:w0rd=S3cr3t!"  # '#', ':' and '=' are data, not syntax

@@ -14,10 +14,10 @@ from cache_worker import run as worker_run
 
 from common_plugin import ConfigError, ManualClock, SecretValue
 from common_plugin.bootstrap import provider_from_config
-from common_plugin.cache_keys import CacheKeyDecryptor, EnvironmentKeyDecryptor, FileKeyDecryptor
 from common_plugin.config import load_config
-from common_plugin.disk_cache import EncryptedFileStore
 from common_plugin.scheduler import ManualScheduler
+from common_plugin.storage.cache_keys import CacheKeyDecryptor, EnvironmentKeyDecryptor, FileKeyDecryptor
+from common_plugin.storage.disk_cache import EncryptedFileStore
 from common_plugin.testing import LocalAliyun
 
 SECRET = "app-key"

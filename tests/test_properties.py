@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from common_plugin.config.properties import parse_properties, read_properties_file
 from common_plugin.exceptions import ConfigError
-from common_plugin.properties import parse_properties, read_properties_file
 
 CASES = [
     ("equals", "a=b", {"a": "b"}),

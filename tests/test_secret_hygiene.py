@@ -21,7 +21,7 @@ from aliyunsdkcore.request import CommonRequest
 from aliyunsdkkms.request.v20160120.GetSecretValueRequest import GetSecretValueRequest
 
 from common_plugin.config import load_config
-from common_plugin.config_validation import Entry
+from common_plugin.config.validation import Entry
 from common_plugin.credentials import ManagedCredential
 from common_plugin.provider import CredentialsProvider
 from common_plugin.sources.factory import build_source

@@ -113,7 +113,7 @@ def test_custom_config_name_from_the_sample_comment(
     code = _sample(*STEP_2).replace(
         "# get an ACSClient", 'ConfigLoader.set_config_name("custom-config")\n# get an ACSClient'
     )
-    from common_plugin.config_loader import ConfigLoader
+    from common_plugin.config.config_loader import ConfigLoader
 
     try:
         assert len(_run(code, local_aliyun)) == 2

@@ -27,8 +27,9 @@ from alibabacloud_credentials.provider import URLCredentialsProvider
 from alibabacloud_sts20150401.client import Client as StsClient
 from alibabacloud_tea_openapi import utils_models as open_api_models
 
+from common_plugin.adapters.endpoint import CredentialsServer, credentials_document
+from common_plugin.cli.serve import add_serve_command, run_serve
 from common_plugin.provider import CredentialsProvider
-from common_plugin.serve import CredentialsServer, add_serve_command, credentials_document, run_serve
 from common_plugin.testing import LocalAliyun
 
 SECRET = "app-key"

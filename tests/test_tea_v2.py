@@ -20,12 +20,12 @@ from alibabacloud_sts20150401.client import Client as StsClient
 from alibabacloud_tea_openapi import utils_models as open_api_models
 from alibabacloud_tea_openapi.exceptions import ClientException
 
-from common_plugin.provider import CredentialsProvider
-from common_plugin.tea import (
+from common_plugin.adapters.tea import (
     RefreshingTeaClient,
     TeaCredentialsProvider,
     call_with_refresh,
 )
+from common_plugin.provider import CredentialsProvider
 from common_plugin.testing import LocalAliyun
 from common_plugin.testing.acs3_signature import acs3_signature, canonical_request
 from common_plugin.testing.wire import HttpRequest

@@ -11,7 +11,7 @@ from .failover import FailoverSource
 from .gateway import GatewaySource
 
 if TYPE_CHECKING:
-    from ..config import GatewayCredentialsConfig, ProviderConfig
+    from ..config.loading import GatewayCredentialsConfig, ProviderConfig
 
 __all__ = ["build_source"]
 

@@ -1,6 +1,6 @@
 """The dedicated KMS instance (DKMS) gateway: ``GetSecretValue`` over protobuf, RSA-signed.
 
-Speaks the wire format of ``alibabacloud_dkms_gcs`` 1.0.2 (see shared/design/protocols.md section 3):
+Speaks the wire format of ``alibabacloud_dkms_gcs`` 1.0.2 (see docs/protocols.md):
 ``POST /`` with a ``GetSecretValueRequest`` protobuf body, ``x-kms-*`` headers and an
 ``authorization: Bearer <base64 RSA-PKCS1-SHA256 signature>``. Replies are built with the client's own
 generated ``api_pb2`` module, so they are byte-compatible with what it parses.
@@ -222,7 +222,7 @@ class DkmsService:
         if request.header("x-kms-apiversion") != _API_VERSION:
             raise _DkmsError(400, "InvalidApiVersion", "The ApiVersion is invalid.")
         authorization = request.header("authorization")
-        # Only the two InvalidParam messages dkms-transfer knows are used (protocols.md 3.7).
+        # Only the two InvalidParam messages dkms-transfer knows are used (dkms-transfer maps only those two).
         if request.header("x-kms-signaturemethod") != _SIGNATURE_METHOD or not authorization.startswith(
             "Bearer "
         ):

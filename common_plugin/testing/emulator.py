@@ -85,7 +85,7 @@ def _forget_sdk_sessions(endpoints: Iterable[str]) -> int:
 
     The Tea core builds a session (and its TLS adapter) on the first call to an endpoint and keeps it
     for good: a CA passed once stays trusted, and a later ``ignore_ssl`` call to the same endpoint
-    fails (shared/design/protocols.md section 3.6). Once a listener is gone its sessions are useless,
+    fails. Once a listener is gone its sessions are useless,
     and a new emulator that reuses the port must not inherit them. Only modules already imported are
     looked at (if an SDK was never loaded it has no sessions); a missing one is ignored.
     """

@@ -1,6 +1,6 @@
 """The KMS shared gateway (``kms.<region>.aliyuncs.com``): ``GetSecretValue`` over OpenAPI RPC v1.
 
-What ``aliyunsdkkms``'s ``GetSecretValueRequest`` sends (shared/design/protocols.md section 1): a POST,
+What ``aliyunsdkkms``'s ``GetSecretValueRequest`` sends (docs/protocols.md section 1): a POST,
 HTTPS by default, every parameter in the query, signed with HMAC-SHA1. Callers may use any key the
 emulated account knows (a plain key, such as the emulator's bootstrap ``gateway_access_key``, or an STS
 key from ``AssumeRole`` with its ``SecurityToken``).
@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from .rpc_signature import RpcError, RpcServiceBase
+from .rpc_service import RpcServiceBase
+from .rpc_signature import RpcError
 from .state import AccessKey, CloudState, Fault
 from .wire import HttpResponse
 

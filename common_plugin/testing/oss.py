@@ -1,7 +1,7 @@
 """The emulated OSS: path-style object storage, signed with v1 or v4 by the valid access keys.
 
 Requests are ``/<bucket>/<percent-encoded key>`` as ``oss2`` sends them to an IP endpoint (see
-shared/design/protocols.md section 4). Supported: PutBucket/DeleteBucket, PutObject, GetObject (with
+docs/protocols.md section 3). Supported: PutBucket/DeleteBucket, PutObject, GetObject (with
 ``Range`` and ``If-Match``/``If-None-Match``/``If-Unmodified-Since``), HeadObject, GetObjectMeta,
 DeleteObject, CopyObject, ListObjects (v1 and v2), and multipart upload (Initiate, UploadPart,
 Complete, Abort, ListParts) - enough for ``oss2.resumable_upload``/``resumable_download``.

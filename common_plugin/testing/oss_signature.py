@@ -1,7 +1,7 @@
 """OSS request signatures, rebuilt on the server side: v1 (HMAC-SHA1) and v4 (OSS4-HMAC-SHA256).
 
 Mirrors the canonicalisation of ``oss2/auth.py`` 2.19.1 (``ProviderAuth`` and ``ProviderAuthV4``; see
-shared/design/protocols.md sections 4.2 and 4.3). Pure functions; thread-safe.
+docs/protocols.md section 3). Pure functions; thread-safe.
 """
 
 from __future__ import annotations

@@ -21,7 +21,8 @@ import hashlib
 import re
 from collections.abc import Mapping
 
-from .rpc_signature import RpcError, RpcServiceBase
+from .rpc_service import RpcServiceBase
+from .rpc_signature import RpcError
 from .state import AccessKey, CloudState, iso_utc
 from .wire import HttpResponse
 

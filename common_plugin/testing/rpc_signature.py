@@ -1,7 +1,7 @@
 """Server side of the OpenAPI RPC v1 (HMAC-SHA1) signature, and the base of every RPC-style service.
 
 The string to sign is rebuilt exactly as ``aliyunsdkcore``'s ``rpc_signature_composer`` builds it
-(shared/design/protocols.md section 1.2)::
+(docs/protocols.md section 1)::
 
     METHOD & %2F & enc( "&".join(enc(k) + "=" + enc(v) for k, v in sorted(params)) )
 
@@ -28,10 +28,8 @@ import base64
 import datetime
 import hashlib
 import hmac
-import json
 import logging
 import re
-import uuid
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, quote
 
@@ -39,14 +37,11 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.hashes import SHA256
 
-from ..masking import mask_access_key_id
-from . import acs3_signature
 from .state import AccessKey, CloudState
-from .wire import HttpRequest, HttpResponse
+from .wire import HttpRequest
 
 __all__ = [
     "RpcError",
-    "RpcServiceBase",
     "authenticate",
     "check_key",
     "check_security_token",
@@ -183,7 +178,7 @@ def check_signature_scheme(params: Mapping[str, str]) -> None:
     The codes and messages are those of the OpenAPI gateway's common error codes (Alibaba Cloud
     "common error codes" tables: ``IncompleteSignature`` "The request signature does not conform to
     Aliyun standards.", ``InvalidTimeStamp.Format`` "Specified time stamp or date value is not well
-    formatted."); protocols.md documents none of them. A missing ``Timestamp`` / ``SignatureNonce``
+    formatted."); our protocol notes list none of them. A missing ``Timestamp`` / ``SignatureNonce``
     is answered in the ``Missing<Parameter>`` / "<Parameter> is mandatory for this action." form the
     gateway uses for ``MissingSecurityToken`` (and this module for ``AccessKeyId`` / ``Signature``).
 
@@ -246,89 +241,3 @@ def _authenticate_client_key(state: CloudState, key_id: str, sts: str, signature
     except (InvalidSignature, ValueError):
         raise RpcError(400, "SignatureDoesNotMatch", SIGNATURE_MISMATCH_PREFIX + sts) from None
     return AccessKey(access_key_id=key_id, access_key_secret="")  # noqa: S106 - a client key has none
-
-
-class RpcServiceBase:
-    """Common plumbing of the RPC-style services: signature check, JSON replies, error bodies.
-
-    Subclasses set ``name``, ``product`` and ``host_id`` and implement :meth:`dispatch`.
-    """
-
-    name = "rpc"
-    product = "Ecs"
-    host_id = "ecs.aliyuncs.com"
-
-    def __init__(self, state: CloudState) -> None:
-        self.state = state
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r})"
-
-    def action_of(self, request: HttpRequest) -> str:
-        if acs3_signature.is_acs3(request):
-            return request.header("x-acs-action")
-        return request.query.get("Action", "")
-
-    def access_key_id_of(self, request: HttpRequest) -> str:
-        if acs3_signature.is_acs3(request):
-            auth = acs3_signature.parse_acs3_authorization(request.header("authorization"))
-            return auth.access_key_id if auth is not None else ""
-        return request.query.get("AccessKeyId", "")
-
-    def error_response(self, status: int, code: str, message: str) -> HttpResponse:
-        """A JSON error body as the OpenAPI gateway sends it."""
-        request_id = new_request_id()
-        body = {
-            "RequestId": request_id,
-            "HostId": self.host_id,
-            "Code": code,
-            "Message": message,
-            "Recommend": f"https://api.aliyun.com/troubleshoot?q={code}&product={self.product}",
-        }
-        return HttpResponse(
-            status,
-            json.dumps(body).encode(),
-            {"Content-Type": "application/json;charset=utf-8", "x-acs-request-id": request_id},
-            error_code=code,
-        )
-
-    def garbage_response(self) -> HttpResponse:
-        """A 200 whose body is not JSON (what a captive portal or a misrouted proxy returns)."""
-        return HttpResponse(200, b"<html><body>502 upstream garbage", {"Content-Type": "text/html"})
-
-    def json_response(self, body: dict[str, object]) -> HttpResponse:
-        request_id = str(body.setdefault("RequestId", new_request_id()))
-        return HttpResponse(
-            200,
-            json.dumps(body).encode(),
-            {"Content-Type": "application/json;charset=utf-8", "x-acs-request-id": request_id},
-        )
-
-    def handle(self, request: HttpRequest) -> HttpResponse:
-        """Authenticate, then :meth:`dispatch`; every failure becomes an error response."""
-        params = request_parameters(request)
-        v3 = acs3_signature.is_acs3(request)  # a Tea (V2 SDK) client: ACS3-HMAC-SHA256, action in a header
-        action = self.action_of(request) if v3 else params.get("Action", "")
-        key_id = self.access_key_id_of(request) if v3 else params.get("AccessKeyId", "")
-        try:
-            if v3:
-                key = acs3_signature.authenticate_acs3(self.state, request)
-            else:
-                key = authenticate(self.state, request.method, params)
-            response = self.dispatch(action, params, key)
-        except RpcError as exc:
-            _LOGGER.debug("%s %s from %s rejected: %s", self.name, action, mask_access_key_id(key_id), exc)
-            response = self.error_response(exc.status, exc.code, exc.message)
-        response.action = action
-        response.access_key_id = key_id
-        return response
-
-    def dispatch(self, action: str, params: Mapping[str, str], caller: AccessKey) -> HttpResponse:
-        """Answer an authenticated call (override). Raise :class:`RpcError` for error replies."""
-        raise RpcError(
-            404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method."
-        )
-
-
-def new_request_id() -> str:
-    return str(uuid.uuid4()).upper()

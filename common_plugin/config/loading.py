@@ -3,7 +3,7 @@
 Sources and precedence (highest first):
 
 1. **The properties file** (or the ``Mapping`` passed in code, which counts as the file). With no
-   ``source`` argument the file is the one named by :class:`~common_plugin.config_loader.ConfigLoader`
+   ``source`` argument the file is the one named by :class:`~common_plugin.config.config_loader.ConfigLoader`
    (default ``managed_credentials_providers.properties`` in the current working directory).
 2. **The environment**, for each key the file does not set: by its exact name
    (``cache_client_dkms_config_info``), then its UPPER_CASE form
@@ -28,18 +28,21 @@ or variable and never a value. Secrets are kept out of every ``repr``.
 
 from __future__ import annotations
 
+import importlib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import config_validation as v
-from .config_credentials import GatewayCredentialsConfig, parse_credentials
-from .config_endpoints import DkmsInstanceConfig, KmsRegionConfig, parse_dkms_instances, parse_kms_regions
-from .config_validation import Entry, error
-from .exceptions import ConfigError
+from ..exceptions import ConfigError
+from . import validation as v
+from .endpoints import DkmsInstanceConfig, KmsRegionConfig, parse_dkms_instances, parse_kms_regions
+from .file_name import DEFAULT_CONFIG_NAME, get_config_name
+from .gateway_credentials import GatewayCredentialsConfig, parse_credentials
 from .properties import read_properties_file
+from .validation import Entry, error
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",
@@ -51,11 +54,14 @@ __all__ = [
     "load_config",
 ]
 
-DEFAULT_CONFIG_NAME = "managed_credentials_providers.properties"
 DEFAULT_REFRESH_INTERVAL_SECONDS = 6 * 3600.0
 DEFAULT_MIN_REFRESH_INTERVAL_SECONDS = 60.0
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 10.0
 DEFAULT_MAX_FETCH_ATTEMPTS = 4
+
+DEFAULT_CACHE_KEY_VARIABLE = "MANAGED_CREDENTIALS_CACHE_KEY"
+BUILTIN_DECRYPTOR_NAMES = frozenset({"client_key", "env", "file"})
+_CLASS_PATH = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*[.:][A-Za-z_]\w*\Z")
 
 DKMS_KEY = "cache_client_dkms_config_info"
 REGIONS_KEY = "cache_client_region_id"
@@ -175,9 +181,7 @@ def load_config(
         origin = "the configuration mapping"
     else:
         if source is None:
-            from .config_loader import ConfigLoader  # deferred: config_loader imports this module
-
-            path = v.resolve_path(ConfigLoader.get_config_name(), v.cwd())
+            path = v.resolve_path(get_config_name(), v.cwd())
         else:
             path = v.resolve_path(os.fspath(source), v.cwd())
         if _is_file(path):
@@ -316,8 +320,6 @@ def _rotation_spread(entry: Entry | None) -> dict[str, Any]:
 
 def _cache_settings(present: dict[str, Entry], has_dkms: bool, environ: Mapping[str, str]) -> dict[str, Any]:
     """Validate the on-disk cache keys (only meaningful with ``cache_dir``)."""
-    from .cache_keys import load_decryptor_class
-
     cache_keys = ("cache_key_decryptor", "cache_key_file", "cache_key_env_variable")
     if "cache_dir" not in present:
         for key in cache_keys:
@@ -327,7 +329,8 @@ def _cache_settings(present: dict[str, Entry], has_dkms: bool, environ: Mapping[
     entry = present["cache_dir"]
     decryptor = present["cache_key_decryptor"].value if "cache_key_decryptor" in present else None
     name = decryptor or ("client_key" if has_dkms else "env")
-    load_decryptor_class(name)  # raises ConfigError naming the key when it cannot be imported
+    if "cache_key_decryptor" in present:
+        _check_decryptor(present["cache_key_decryptor"])
     if name == "client_key" and not has_dkms:
         raise error(
             "cache_key_decryptor=client_key needs cache_client_dkms_config_info; use env or file",
@@ -341,9 +344,7 @@ def _cache_settings(present: dict[str, Entry], has_dkms: bool, environ: Mapping[
         raise error("cache_key_decryptor=file needs cache_key_file", "cache_key_file")
     variable = present["cache_key_env_variable"].value if "cache_key_env_variable" in present else None
     if name == "env":
-        from .cache_keys import DEFAULT_KEY_VARIABLE
-
-        variable_name = variable or DEFAULT_KEY_VARIABLE
+        variable_name = variable or DEFAULT_CACHE_KEY_VARIABLE
         if len(environ.get(variable_name, "")) < 16:
             raise error(
                 f"the on-disk cache key comes from environment variable {variable_name}, which is unset "
@@ -359,6 +360,43 @@ def _cache_settings(present: dict[str, Entry], has_dkms: bool, environ: Mapping[
         "cache_key_file": key_file,
         "cache_key_env_variable": variable,
     }
+
+
+def _check_decryptor(entry: Entry) -> None:
+    """``cache_key_decryptor``: a built-in name, or a class path written in the properties file.
+
+    The form is checked before anything is imported, and a class path is imported only when it comes
+    from the properties file (or the mapping given in code), never from the environment. The class
+    must look like a ``CacheKeyDecryptor``; the storage layer checks the exact base class when it
+    builds the cache.
+    """
+    name = entry.value
+    if name in BUILTIN_DECRYPTOR_NAMES:
+        return
+    if not _CLASS_PATH.match(name):
+        raise error(
+            f"{entry.label}: {name!r} is not one of {sorted(BUILTIN_DECRYPTOR_NAMES)} nor a class path "
+            "like package.module.ClassName or package.module:ClassName",
+            entry.key,
+        )
+    if entry.label != entry.key:
+        raise error(
+            f"{entry.label}: a custom decryptor class is imported only when named in the properties "
+            "file; move the setting there",
+            entry.key,
+        )
+    module_name, _, class_name = name.replace(":", ".").rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name, None)
+    except ImportError:
+        cls = None
+    methods = ("encrypt_data_key", "decrypt_data_key", "from_config")
+    if not isinstance(cls, type) or not all(callable(getattr(cls, method, None)) for method in methods):
+        raise error(
+            f"{entry.label}: {name!r} is not an importable CacheKeyDecryptor subclass; check the class "
+            "path and that its package is installed",
+            entry.key,
+        )
 
 
 def _check_cache_folder(folder: Path, entry: Entry) -> None:

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import config_validation as v
-from .config_validation import Entry, error
+from . import validation as v
+from .validation import Entry, error
 
 __all__ = ["DkmsInstanceConfig", "KmsRegionConfig", "parse_dkms_instances", "parse_kms_regions"]
 

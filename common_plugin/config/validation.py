@@ -19,8 +19,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from .credentials import parse_duration_seconds
-from .exceptions import ConfigError
+from ..credentials import parse_duration_seconds
+from ..exceptions import ConfigError
 
 __all__: list[str] = []
 

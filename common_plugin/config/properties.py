@@ -30,7 +30,7 @@ import os
 import re
 from pathlib import Path
 
-from .exceptions import ConfigError
+from ..exceptions import ConfigError
 
 __all__ = ["parse_properties", "read_properties_file"]
 

@@ -16,10 +16,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from .exceptions import ConfigError, ManagedCredentialsError
+from ..exceptions import ConfigError, ManagedCredentialsError
 
 if TYPE_CHECKING:
-    from .config import ProviderConfig
+    from ..config.loading import ProviderConfig
 
 __all__ = ["main"]
 
@@ -111,8 +111,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(config: str | None) -> ProviderConfig:
-    from .config import load_config
-    from .config_loader import ConfigLoader
+    from ..config.config_loader import ConfigLoader
+    from ..config.loading import load_config
 
     return load_config(config) if config else ConfigLoader.load()
 
@@ -125,8 +125,8 @@ def _when(epoch: float | None) -> str:
 
 def _run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    from .bootstrap import provider_from_config
-    from .scheduler import ManualScheduler
+    from ..bootstrap import provider_from_config
+    from ..scheduler import ManualScheduler
 
     config = _load(args.config)
     names = list(dict.fromkeys([*config.secret_names, *args.secret]))
@@ -169,8 +169,8 @@ def _run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 def _run_get(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    from .bootstrap import provider_from_config
-    from .scheduler import ManualScheduler
+    from ..bootstrap import provider_from_config
+    from ..scheduler import ManualScheduler
 
     config = _load(args.config)
     with provider_from_config(config, scheduler=ManualScheduler(), preload=False) as provider:
@@ -201,7 +201,7 @@ def _run_emulator(
     ready: threading.Event | None = None,
 ) -> int:
     out = out or sys.stdout
-    from .testing import LocalAliyun
+    from ..testing import LocalAliyun
 
     names = args.secret or ["demo-app-key"]
     workdir = Path(args.workdir) if args.workdir else None

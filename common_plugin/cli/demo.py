@@ -15,11 +15,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from .bootstrap import provider_from_config
-from .config import load_config
-from .observability import CredentialEvent, EventKind
-from .testing import LocalAliyun
-from .testing.environment import clear_ambient_environment
+from ..bootstrap import provider_from_config
+from ..config.loading import load_config
+from ..observability import CredentialEvent, EventKind
+from ..testing import LocalAliyun
+from ..testing.environment import clear_ambient_environment
 
 __all__ = ["run_demo"]
 

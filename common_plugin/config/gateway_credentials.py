@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import config_validation as v
-from .config_validation import Entry, error
-from .masking import mask_access_key_id
+from ..masking import mask_access_key_id
+from . import validation as v
+from .validation import Entry, error
 
 __all__ = ["CREDENTIALS_TYPES", "GatewayCredentialsConfig", "parse_credentials"]
 

@@ -1,0 +1,12 @@
+"""Adapters that hand managed credentials to SDKs shared by every Alibaba Cloud product.
+
+Where an adapter lives: one for a single product's SDK family lives in that product's plugin
+(``sdk_core_plugin`` for aliyunsdkcore, ``oss_plugin`` for oss2 and alibabacloud-oss-v2); one that
+serves every product lives here: :mod:`.tea` (Tea / OpenAPI V2 clients and
+``alibabacloud_credentials``) and :mod:`.aio` (asyncio). Nothing is imported eagerly, so importing
+this package costs nothing until an adapter is used.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []
