@@ -22,7 +22,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _load import run_load  # noqa: E402
-from _util import median, time_statement  # noqa: E402
+from _stats import median, time_statement  # noqa: E402
 
 
 def _client(secret: str, handler: Any = None) -> Any:

@@ -8,18 +8,16 @@ shown at all, go through :func:`common_plugin.masking.mask_access_key_id`.
 from __future__ import annotations
 
 import contextlib
-import gc
 import glob
 import os
 import shutil
-import statistics
 import subprocess
 import sys
-import time
-import timeit
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from _stats import gc_paused, median, percentile, time_statement  # noqa: F401 - re-exported for the scripts
 
 from common_plugin.testing.environment import AMBIENT_VARIABLES, clear_ambient_environment
 
@@ -32,7 +30,6 @@ ORIGINAL_PACKAGES = (
 )
 
 
-
 def clean_environment() -> None:
     """Drop proxies and ambient cloud keys from this process's environment (and its children's)."""
     clear_ambient_environment()
@@ -41,47 +38,6 @@ def clean_environment() -> None:
 def note(message: str) -> None:
     """A progress line on stderr (stdout is reserved for the result tables)."""
     print(message, file=sys.stderr, flush=True)
-
-
-# ---- timing ---------------------------------------------------------------------------------------
-
-
-def time_statement(
-    stmt: str, namespace: dict[str, Any], *, number: int = 200_000, repeat: int = 7
-) -> list[float]:
-    """Per-execution cost of ``stmt`` in nanoseconds, one figure per sample.
-
-    ``timeit`` compiles ``stmt`` into its loop, so a method call is measured without a wrapper
-    call around it; the clock is ``time.perf_counter_ns``. GC is off during a sample (timeit's
-    default). The loop's own overhead (a few ns) is included in every row alike.
-    """
-    timer = timeit.Timer(stmt, timer=time.perf_counter_ns, globals=namespace)
-    timer.timeit(number=max(number // 10, 1))  # warm caches and specialisation
-    return [timer.timeit(number=number) / number for _ in range(repeat)]
-
-
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values)
-
-
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """The ``fraction`` quantile (nearest rank) of ``values``; NaN when empty."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
-    return ordered[index]
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 # ---- tables ---------------------------------------------------------------------------------------
@@ -108,6 +64,16 @@ def table(
 
 def emit(text: str) -> None:
     print(text, flush=True)
+
+
+SUMMARY_PREFIX = "SUMMARY\t"
+"""Marks a line of a script's stdout as one row of the summary table (README and RESULTS.md)."""
+
+
+def summary(benchmark: str, ours: str, baseline: str, target: str, status: str) -> None:
+    """Print one row of the summary table; ``run_all.py`` collects these lines from stdout."""
+    cells = (benchmark, ours, baseline, target, status)
+    print(SUMMARY_PREFIX + "\t".join(c.replace("\t", " ").replace("\n", " ") for c in cells), flush=True)
 
 
 def fmt_ns(ns: float) -> str:

@@ -166,6 +166,10 @@ def memory_per_secret(background: bool) -> float:
     return grown / SECRETS
 
 
+IMPORT_RATIO_TARGET = 1.2
+FIRST_KEY_RATIO_TARGET = 2.0
+
+
 def main() -> None:
     _util.clean_environment()
     py = sys.executable
@@ -200,6 +204,15 @@ def main() -> None:
     else:
         rows.append(["original 0.1.4 (Python 3.10)", reason, ""])
     output.append(table("4a. Import time (fresh interpreter, median of 5)", ["import", "time", "note"], rows))
+    for plugin, sdk in (("sdk_core_plugin", "aliyunsdkcore.client"), ("oss_plugin", "oss2")):
+        ratio = measured[plugin] / measured[sdk]
+        _util.summary(
+            f"`import {plugin}` vs `import {sdk}`",
+            f"{measured[plugin] * 1000:.0f} ms",
+            f"{measured[sdk] * 1000:.0f} ms (ratio {ratio:.2f}×)",
+            f"≤ {IMPORT_RATIO_TARGET:.1f}×",
+            verdict(ratio <= IMPORT_RATIO_TARGET),
+        )
 
     _util.note("cold start: first credential and threads ...")
     rows = []
@@ -208,8 +221,10 @@ def main() -> None:
         for name in NAMES:
             cloud.create_ram_secret(name)
         cloud.create_bucket("bench-bucket")
+        first_totals: dict[str, float] = {}
         for mode in ("dkms", "gateway"):
             result = first_credential(cloud, Path(tmp), mode)
+            first_totals[mode] = result["total"]
             rows.append(
                 [
                     mode,
@@ -235,6 +250,15 @@ def main() -> None:
                         verdict(len(result["threads_many"]) <= 1),
                     ],
                 ]
+    totals = first_totals
+    ratio = totals["dkms"] / totals["gateway"]
+    _util.summary(
+        "first credential from a fresh interpreter (import + config + one fetch)",
+        f"DKMS {totals['dkms'] * 1000:.0f} ms",
+        f"KMS gateway {totals['gateway'] * 1000:.0f} ms (ratio {ratio:.2f}×)",
+        f"DKMS ≤ {FIRST_KEY_RATIO_TARGET:.0f}× the gateway",
+        verdict(ratio <= FIRST_KEY_RATIO_TARGET),
+    )
     output.append(
         table(
             "4b. Time to first credential (fresh interpreter → ProxyAcsClient → key in hand)",
@@ -261,14 +285,26 @@ def main() -> None:
             ],
         )
     )
+    _util.summary(
+        "threads per process",
+        f"{threads_rows[0][1]} with 1 client; {threads_rows[1][1]} with 14 clients over 6 secrets",
+        f"original suite: {original[1]}" if original is not None else "original suite: not run",
+        "1 scheduler thread",
+        verdict(threads_rows[0][1] <= 1 and threads_rows[1][1] <= 1),
+    )
     _util.note("cold start: memory per cached secret ...")
+    bare, with_job = memory_per_secret(False), memory_per_secret(True)
     rows = [
-        ["cache only (ManualScheduler)", f"{memory_per_secret(False) / 1024:.2f} KiB"],
-        [
-            "cache + apscheduler refresh job (BackgroundScheduler)",
-            f"{memory_per_secret(True) / 1024:.2f} KiB",
-        ],
+        ["cache only (ManualScheduler)", f"{bare / 1024:.2f} KiB"],
+        ["cache + apscheduler refresh job (BackgroundScheduler)", f"{with_job / 1024:.2f} KiB"],
     ]
+    _util.summary(
+        "memory per cached secret",
+        f"{bare / 1024:.1f} KiB ({with_job / 1024:.1f} KiB with its refresh job)",
+        "—",
+        "—",
+        "info",
+    )
     output.append(
         table(
             f"4d. Memory per cached secret (tracemalloc, {SECRETS:,} secrets)",

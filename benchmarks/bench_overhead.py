@@ -165,6 +165,13 @@ def main() -> None:
                 )
             for thing in closeables:
                 thing.shutdown()
+            _util.summary(
+                f"per-call overhead, {label.split(': ', 1)[1].replace('` vs `', '` vs `')}",
+                f"{result['wall_overhead'] * 100:+.1f} % wall, {result['cpu_overhead'] * 100:+.1f} % CPU",
+                f"{CALLS:,} calls each, interleaved",
+                f"≤ {TARGET * 100:.0f} %",
+                verdict(result["wall_overhead"] <= TARGET and result["cpu_overhead"] <= TARGET),
+            )
             rows.append(
                 [
                     label,

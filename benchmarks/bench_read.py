@@ -35,7 +35,7 @@ import _util  # noqa: E402
 from _util import emit, fmt_ns, median, table, time_statement, verdict  # noqa: E402
 
 SECRET = "bench-read"  # noqa: S105 - the name of a secret, not a secret
-TARGET_NS = 300.0
+TARGET_NS = 100.0  # the hot path: one dict lookup and one float compare
 TARGET_RATIO = 10.0
 PEER_FIGURES_US = {"botocore": 9.5, "aws-cache": 14.0, "alibabacloud": 6.5, "google": 2.7}
 
@@ -192,8 +192,6 @@ def main() -> None:
     notes = [
         "Medians of 7 samples; each sample is 50k–1M calls in a compiled `timeit` loop "
         "(`perf_counter_ns`), loop overhead included alike in every row.",
-        "Peer figures measured elsewhere on a 2-core machine (design/peers.md): aws-cache 14 µs, "
-        "botocore 9.5 µs, alibabacloud-credentials 6.5 µs, google-auth 2.7 µs.",
     ]
     if "skipped" in original:
         rows.append(
@@ -216,6 +214,25 @@ def main() -> None:
             "`client._signer`: "
             f"{fmt_ns(original['pushed_signer_read_ns'])}."
         )
+    peer_text = ", ".join(
+        f"{name} {fmt_ns(measured[key])}"
+        for name, key in (
+            ("botocore", "botocore"),
+            ("aws-secretsmanager-caching", "aws-cache"),
+            ("alibabacloud-credentials (cached)", "alibabacloud"),
+        )
+    )
+    slowest_ratio = min(measured[key] / ours[1] for key in ("botocore", "aws-cache", "alibabacloud"))
+    if "skipped" not in original:
+        peer_text += f", original suite {fmt_ns(original['get_access_key_ns'])} (Python {original['python']})"
+        slowest_ratio = min(slowest_ratio, original["get_access_key_ns"] / ours[1])
+    _util.summary(
+        "warm credential read (`provider.get`)",
+        f"{fmt_ns(ours[1])} median",
+        peer_text,
+        f"≤ {TARGET_NS / 1000:.1f} µs; ≥ {TARGET_RATIO:.0f}× faster than each",
+        f"{verdict(ours[1] <= TARGET_NS and slowest_ratio >= TARGET_RATIO)} (≥ {slowest_ratio:.0f}×)",
+    )
     emit(
         table(
             "1. Credential read, warm path",

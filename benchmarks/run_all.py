@@ -1,6 +1,10 @@
-"""Run every benchmark (``make bench``), print their tables and write ``benchmarks/RESULTS.md``.
+"""Run every benchmark (``make bench``), print their tables, write ``benchmarks/RESULTS.md`` and
+copy its summary table into the README's performance section.
 
-Each script runs in its own interpreter (cold-start figures need a fresh process, and one script's
+Each script prints markdown tables, plus summary rows marked with ``_util.SUMMARY_PREFIX``; the
+summary rows of all scripts make the table at the top of RESULTS.md, and the same table replaces
+the block between the ``bench-summary`` markers in README.md, so every figure there comes from the
+latest run. Each script runs in its own interpreter (cold-start figures need a fresh process, and one script's
 threads or caches must not colour the next). A script that fails is reported and the others still
 run; the exit status is then 1.
 """
@@ -31,7 +35,7 @@ PACKAGES = (
     "alibabacloud-managed-credentials-providers",
     "aliyun-python-sdk-core",
     "oss2",
-    "alibabacloud-dkms-gcs",
+    "cryptography",
     "APScheduler",
     "botocore",
     "aws-secretsmanager-caching",
@@ -78,11 +82,45 @@ def machine() -> list[str]:
     ]
 
 
+README_START = "<!-- bench-summary:start (written by benchmarks/run_all.py) -->"
+README_END = "<!-- bench-summary:end -->"
+
+
+def summary_table(rows: list[list[str]]) -> str:
+    lines = ["| benchmark | ours | baseline in the same run | target | status |", "|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(header: list[str], summary: str) -> None:
+    """Replace the README's summary block with this run's table and where it was measured."""
+    readme = _util.ROOT / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        _util.note("README.md has no bench-summary markers; left unchanged")
+        return
+    when = "; ".join(line.removeprefix("- ") for line in header if line.startswith(("- Date", "- Machine")))
+    block = "\n".join(
+        [
+            README_START,
+            f"From the latest `make bench` run ({when}); full tables in "
+            "[benchmarks/RESULTS.md](benchmarks/RESULTS.md).",
+            "",
+            summary,
+            README_END,
+        ]
+    )
+    readme.write_text(text[:start] + block + text[end + len(README_END) :], encoding="utf-8")
+    _util.note("updated the summary table in README.md")
+
+
 def main() -> int:
     _util.clean_environment()
     began = time.perf_counter()
     header = machine()
     sections: list[str] = []
+    summary_rows: list[list[str]] = []
     failed = []
     for script in SCRIPTS:
         _util.note(f"== {script}")
@@ -95,7 +133,13 @@ def main() -> int:
             cwd=_util.ROOT,
         )
         seconds = time.perf_counter() - started
-        text = done.stdout.strip()
+        kept = []
+        for line in done.stdout.splitlines():
+            if line.startswith(_util.SUMMARY_PREFIX):
+                summary_rows.append(line[len(_util.SUMMARY_PREFIX) :].split("\t"))
+            else:
+                kept.append(line)
+        text = "\n".join(kept).strip()
         if done.returncode != 0:
             failed.append(script)
             text += f"\n\n**{script} failed (exit {done.returncode}); see the console for its error.**"
@@ -103,19 +147,26 @@ def main() -> int:
         print(sections[-1], flush=True)
     total = time.perf_counter() - began
     header.append(f"- Total wall time of the run: {total / 60:.1f} min")
+    summary = summary_table(summary_rows)
     document = "\n".join(
         [
             "# Benchmark results",
             "",
             "Written by `benchmarks/run_all.py`; rerun `make bench` to refresh. "
-            "PASS/MISS compare against the targets of issue 6; `info` rows have no target.",
+            "PASS/MISS compare against each row's target; `info` rows have no target.",
             "",
             *header,
+            "",
+            "## Summary (copied into README.md)",
+            "",
+            summary,
+            "## Details",
             "",
             *sections,
         ]
     )
     (_util.BENCH_DIR / "RESULTS.md").write_text(document, encoding="utf-8")
+    update_readme(header, summary)
     print("\n".join(header), flush=True)
     _util.note(f"wrote {_util.BENCH_DIR / 'RESULTS.md'}")
     return 1 if failed else 0
