@@ -40,6 +40,12 @@ CASES = [
     ("blank line ends continuation", "a=1\\\n\nb=2", {"a": "1", "b": "2"}),
     ("even backslashes do not continue", "a=x\\\\\nb=y", {"a": "x\\", "b": "y"}),
     ("trailing backslash at end of text", "a=x\\", {"a": "x"}),
+    # Checked against java.util.Properties (JDK 17): a line holding only a continuation starts the
+    # next line afresh, so a comment or blank line after it leaves nothing.
+    ("lone continuation, then a comment", "\\\n!a=b\nc=d", {"c": "d"}),
+    ("lone continuation, then a blank line", "\\\n\nc=d", {"c": "d"}),
+    ("indented lone continuation, then a hash", "  \\\n#x=y", {}),
+    ("lone continuation, then data", "\\\n  a=b", {"a": "b"}),
     ("escapes", r"a=\t\n\r\f\\\=\:\#\!\ \q", {"a": "\t\n\r\f\\=:#! q"}),
     ("unicode escape", r"a=caf\u00e9 \u4E2D", {"a": "café 中"}),
     ("escaped separators in key", r"my\=key\:x\ y=v", {"my=key:x y": "v"}),

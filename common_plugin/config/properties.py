@@ -65,12 +65,22 @@ def parse_properties(text: str, *, source: str = "<string>") -> dict[str, str]:
         index += 1
         if not logical or logical[0] in "#!":
             continue
+        dropped = False
         while _continues(logical):
             logical = logical[:-1]
             if index >= len(lines):
                 break
-            logical += lines[index].lstrip(_BLANKS)
+            following = lines[index].lstrip(_BLANKS)
             index += 1
+            at_end = index == len(lines) and not following  # the text ended with the line break
+            if not logical and not at_end and (not following or following[0] in "#!"):
+                # Java: a line holding only a continuation starts afresh, so a blank or comment
+                # line after it ends the logical line with nothing in it.
+                dropped = True
+                break
+            logical += following
+        if dropped:
+            continue
         raw_key, raw_value = _split_key_value(logical)
         key = _unescape(raw_key, source, line_number)
         result[key] = _unescape(raw_value, source, line_number)
