@@ -229,6 +229,22 @@ def _half_secret(world: World) -> None:
     world.fetch("half")
 
 
+DEEP = "[" * 100_000 + "]" * 100_000  # Python's JSON parser recurses once per level: RecursionError
+
+
+def _deep_secret(world: World) -> None:
+    secret = world.cloud.create_ram_secret("deep")
+    secret.current.secret_data = DEEP
+    world.fetch("deep")
+
+
+def _gateway_props(world: World, extra: str) -> Path:
+    return world.props(
+        'cache_client_region_id=[{"regionId":"r"}]\ncredentials_type=ak\n'
+        f"credentials_access_key_id=LTAIx\ncredentials_access_secret={world.password}\n{extra}\n"
+    )
+
+
 CASES = [
     Case(
         "unknown key",
@@ -390,6 +406,48 @@ CASES = [
         "'6h'",
     ),
     Case(
+        "DKMS info nested too deeply",
+        ConfigError,
+        lambda w: load_config(w.props(f"cache_client_dkms_config_info={DEEP}\n")),
+        ("cache_client_dkms_config_info",),
+        "nested too deeply",
+    ),
+    Case(
+        "client key nested too deeply",
+        ConfigError,
+        lambda w: w.load_dkms(clientKeyFile=w.file("key.json", DEEP)),
+        ("clientKeyFile", "key.json"),
+        "nested too deeply",
+    ),
+    Case(
+        "max_fetch_attempts of 5,000 digits",
+        ConfigError,
+        lambda w: load_config(_gateway_props(w, "max_fetch_attempts=" + "9" * 5000)),
+        ("max_fetch_attempts",),
+        "a whole number from 1 to 100",
+    ),
+    Case(
+        "max_fetch_attempts too many",
+        ConfigError,
+        lambda w: load_config(_gateway_props(w, "max_fetch_attempts=101")),
+        ("max_fetch_attempts",),
+        "a whole number from 1 to 100",
+    ),
+    Case(
+        "duration beyond its bound",
+        ConfigError,
+        lambda w: load_config(_gateway_props(w, "refresh_interval=" + "9" * 300)),
+        ("refresh_interval",),
+        "at most 365d",
+    ),
+    Case(
+        "request_timeout beyond its bound",
+        ConfigError,
+        lambda w: load_config(_gateway_props(w, "request_timeout=2h")),
+        ("request_timeout",),
+        "at most 1h",
+    ),
+    Case(
         "unknown credentials type",
         ConfigError,
         lambda w: load_config(w.props('cache_client_region_id=[{"regionId":"r"}]\ncredentials_type=akk\n')),
@@ -442,6 +500,9 @@ CASES = [
         "RAM secret not JSON", MalformedSecretError, _garbage_secret, ("'broken'",), "SecretData is not JSON"
     ),
     Case("RAM secret without AccessKeyId", MalformedSecretError, _half_secret, ("'half'",), "AccessKeyId"),
+    Case(
+        "RAM secret nested too deeply", MalformedSecretError, _deep_secret, ("'deep'",), "nested too deeply"
+    ),
     Case(
         "no such secret",
         SecretFetchError,
