@@ -31,6 +31,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ from typing import Any
 
 from ..exceptions import ConfigError
 from . import validation as v
+from .cache_folder import folder_problem
 from .endpoints import DkmsInstanceConfig, KmsRegionConfig, parse_dkms_instances, parse_kms_regions
 from .file_name import DEFAULT_CONFIG_NAME, get_config_name
 from .gateway_credentials import GatewayCredentialsConfig, parse_credentials
@@ -409,7 +411,16 @@ def _check_decryptor(entry: Entry) -> None:
 
 
 def _check_cache_folder(folder: Path, entry: Entry) -> None:
-    """``cache_dir`` must be a folder, or creatable: its nearest existing parent a writable folder."""
+    """``cache_dir`` must be a private folder of this user (see :mod:`.cache_folder`), or creatable:
+    its nearest existing parent a writable folder. The store checks the folder again when it opens it."""
+    try:
+        status: os.stat_result | None = os.lstat(folder)
+    except OSError:
+        status = None
+    if status is not None and (stat.S_ISDIR(status.st_mode) or stat.S_ISLNK(status.st_mode)):
+        problem = folder_problem(status, folder)
+        if problem is not None:
+            raise error(f"{entry.label}: {problem}", entry.key, folder)
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
