@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import secret_hygiene
@@ -608,3 +609,53 @@ def test_bad_input_gives_a_typed_helpful_secret_free_error_and_the_scheduler_run
     probe = threading.Event()
     scheduler.schedule(f"probe/{case.name}", time.time(), probe.set)
     assert probe.wait(WAIT)  # the scheduler keeps running after the failure
+
+
+# -- the background refresh chain survives every malformed reply --------------------------------------
+
+
+def _set_secret_data(text: str) -> Callable[[LocalAliyun, Any], None]:
+    def corrupt(cloud: LocalAliyun, secret: Any) -> None:
+        secret.current.secret_data = text
+
+    return corrupt
+
+
+MALFORMED_REPLIES: dict[str, Callable[[LocalAliyun, Any], None]] = {
+    "garbage body": lambda cloud, _: cloud.inject_fault("dkms", Fault("garbage"), count=1),
+    "truncated body": lambda cloud, _: cloud.inject_fault("dkms", Fault("truncate"), count=1),
+    "SecretData nested too deeply": _set_secret_data(DEEP),
+    "SecretData null": _set_secret_data("null"),
+    "SecretData []": _set_secret_data("[]"),
+    "SecretData not JSON": _set_secret_data("AccessKeySecret=" + MARK),
+}
+
+
+@pytest.mark.parametrize("reply", sorted(MALFORMED_REPLIES))
+def test_a_malformed_reply_never_ends_the_background_refresh_chain(
+    local_aliyun_factory: Callable[..., LocalAliyun],
+    make_provider: Callable[..., CredentialsProvider],
+    reply: str,
+) -> None:
+    from common_plugin import ManualClock
+    from common_plugin.scheduler import ManualScheduler
+
+    clock = ManualClock()
+    cloud = local_aliyun_factory(clock=clock)
+    secret = cloud.create_ram_secret("app-key")
+    sched = ManualScheduler()
+    provider = make_provider(cloud, scheduler=sched, clock=clock, max_fetch_attempts="1")
+    first = provider.get("app-key")
+    (job_id, due), *_ = sched.jobs().items()
+    MALFORMED_REPLIES[reply](cloud, secret)
+    clock.set(due)
+    assert sched.run_due(clock.time()) == 1
+    assert cloud.count("dkms", "GetSecretValue") == 2  # the refresh did run, and failed
+    assert provider.get("app-key") is first  # the good key is still served
+    retry_at = sched.next_run_at(job_id)
+    assert retry_at is not None and retry_at > clock.time()  # and the chain goes on
+    cloud.rotate("app-key", grace_seconds=3600)  # a well-formed version again
+    clock.set(retry_at)
+    sched.run_due(clock.time())
+    assert provider.get("app-key").access_key_id == cloud.current_key("app-key").access_key_id
+    assert sched.next_run_at(job_id) is not None

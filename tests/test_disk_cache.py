@@ -569,3 +569,11 @@ def test_a_restart_does_not_serve_a_key_copied_back_after_a_rotation(
         assert restarted.get(SECRET).access_key_id == fresh.access_key_id
         assert restarted.status().counters["store_hits"] == 0
     assert local_aliyun.count("dkms", "GetSecretValue") == 3
+
+
+def test_a_deeply_nested_client_key_is_a_config_error_for_the_cache_key() -> None:
+    from common_plugin.storage.cache_keys import ClientKeyDecryptor
+
+    with pytest.raises(ConfigError) as info:
+        ClientKeyDecryptor("[" * 100_000 + "]" * 100_000, "password")
+    assert info.value.key == "cache_key_decryptor"
