@@ -532,6 +532,23 @@ def test_a_replayed_older_file_loses_against_a_rotation_already_seen(
     assert restarted.load(SECRET) is None and not path.exists()
 
 
+def test_a_discarded_file_copied_back_is_not_served(tmp_path: Path, env_key: EnvironmentKeyDecryptor) -> None:
+    """discard() is how the provider drops a key the cloud rejected: that file must stay dead."""
+    folder = tmp_path / "cache"
+    store = EncryptedFileStore(folder, env_key)
+    store.save(SECRET, _value(), 1.0)
+    path = _cache_path(store)
+    rejected = path.read_bytes()
+    store.discard(SECRET)
+    path.write_bytes(rejected)
+    assert store.load(SECRET) is None and not path.exists()
+    path.write_bytes(rejected)
+    assert EncryptedFileStore(folder, env_key).load(SECRET) is None
+    store.save(SECRET, _value(), 2.0)  # and the next value is stored and served
+    loaded = EncryptedFileStore(folder, env_key).load(SECRET)
+    assert loaded is not None and loaded.fetched_at == 2.0
+
+
 def test_a_restored_file_pair_is_the_documented_limit(
     tmp_path: Path, env_key: EnvironmentKeyDecryptor
 ) -> None:

@@ -25,7 +25,8 @@ removed and the secret fetched again; ``load`` never raises. Files are 0600 in a
 written to a temporary file and renamed into place (atomic).
 
 Replays. Each write of a secret carries a generation one above the newest this store knows of; the
-newest is kept in memory (per store) and in the secret's lock file. A file older than either is a
+newest is kept in memory (per store) and in the secret's lock file, and :meth:`~SecretStore.discard`
+(a key the cloud rejected) moves it one past the discarded file. A file older than either is a
 restored or replayed copy: it is removed and the secret fetched. The limit: a process that has not
 seen the newer file itself (a fresh start) trusts the lock file, so a copy of *both* files put back
 together (e.g. restoring the whole folder from a backup) is served while still fresh; the cloud then
@@ -385,8 +386,14 @@ class EncryptedFileStore(SecretStore):
         folder = self._folder_or_none()
         if folder is None:
             return
+        name = self._name(secret_name)
         try:
             with contextlib.suppress(OSError):
-                os.unlink(self._name(secret_name) + ".cache", dir_fd=folder)
+                os.unlink(name + ".cache", dir_fd=folder)
+            # a discarded value was rejected: its file must not come back either, so the newest
+            # known generation moves past it
+            floor = self._newest_known(folder, secret_name) + 1
+            self._record(folder, name, floor)
         finally:
             os.close(folder)
+        self._saw(secret_name, floor)
