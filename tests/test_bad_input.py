@@ -449,6 +449,22 @@ CASES = [
         "at most 1h",
     ),
     Case(
+        "cache_dir with a NUL character",
+        ConfigError,
+        lambda w: load_config(
+            {
+                "cache_client_region_id": '[{"regionId": "r"}]',
+                "credentials_type": "ecs_ram_role",
+                "credentials_role_name": "r",
+                "cache_dir": "cache\0dir",
+            },
+            environ={"MANAGED_CREDENTIALS_CACHE_KEY": "k" * 32},
+            base_dir=w.tmp,
+        ),
+        ("cache_dir",),
+        "NUL character",
+    ),
+    Case(
         "unknown credentials type",
         ConfigError,
         lambda w: load_config(w.props('cache_client_region_id=[{"regionId":"r"}]\ncredentials_type=akk\n')),

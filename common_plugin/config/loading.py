@@ -413,6 +413,8 @@ def _check_decryptor(entry: Entry) -> None:
 def _check_cache_folder(folder: Path, entry: Entry) -> None:
     """``cache_dir`` must be a private folder of this user (see :mod:`.cache_folder`), or creatable:
     its nearest existing parent a writable folder. The store checks the folder again when it opens it."""
+    if "\0" in str(folder):
+        raise error(f"{entry.label}: the path contains a NUL character; name a folder", entry.key)
     try:
         status: os.stat_result | None = os.lstat(folder)
     except OSError:
