@@ -33,8 +33,9 @@ def folder_problem(status: os.stat_result, folder: Path | str) -> str | None:
     euid = os.geteuid()
     if status.st_uid != euid:
         return (
-            f"{folder} is owned by uid {status.st_uid}, not by this process's user (uid {euid}), who "
-            f"could replace the cache files in it; `chown {euid} {folder}` or choose a folder of your own"
+            f"{folder} is owned by uid {status.st_uid}, not by this process's user (uid {euid}); its "
+            f"owner could replace the cache files in it: `chown {euid} {folder}` or choose a folder of "
+            "your own"
         )
     if stat.S_IMODE(mode) & 0o022:
         return (
