@@ -102,6 +102,12 @@ class ManagedCredential:
                 '{"AccessKeyId": ..., "AccessKeySecret": ...}',
                 secret_name=name,
             ) from None
+        except RecursionError:  # the parser recurses once per nesting level
+            raise MalformedSecretError(
+                f"secret {name!r}: SecretData is JSON nested too deeply; a managed RAM credential "
+                'holds a flat {"AccessKeyId": ..., "AccessKeySecret": ...}',
+                secret_name=name,
+            ) from None
         if not isinstance(data, dict):
             raise MalformedSecretError(
                 f"secret {name!r}: SecretData is JSON but not an object; expected "

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import secret_hygiene
@@ -229,6 +230,22 @@ def _half_secret(world: World) -> None:
     world.fetch("half")
 
 
+DEEP = "[" * 100_000 + "]" * 100_000  # Python's JSON parser recurses once per level: RecursionError
+
+
+def _deep_secret(world: World) -> None:
+    secret = world.cloud.create_ram_secret("deep")
+    secret.current.secret_data = DEEP
+    world.fetch("deep")
+
+
+def _gateway_props(world: World, extra: str) -> Path:
+    return world.props(
+        'cache_client_region_id=[{"regionId":"r"}]\ncredentials_type=ak\n'
+        f"credentials_access_key_id=LTAIx\ncredentials_access_secret={world.password}\n{extra}\n"
+    )
+
+
 CASES = [
     Case(
         "unknown key",
@@ -390,6 +407,64 @@ CASES = [
         "'6h'",
     ),
     Case(
+        "DKMS info nested too deeply",
+        ConfigError,
+        lambda w: load_config(w.props(f"cache_client_dkms_config_info={DEEP}\n")),
+        ("cache_client_dkms_config_info",),
+        "nested too deeply",
+    ),
+    Case(
+        "client key nested too deeply",
+        ConfigError,
+        lambda w: w.load_dkms(clientKeyFile=w.file("key.json", DEEP)),
+        ("clientKeyFile", "key.json"),
+        "nested too deeply",
+    ),
+    Case(
+        "max_fetch_attempts of 5,000 digits",
+        ConfigError,
+        lambda w: load_config(_gateway_props(w, "max_fetch_attempts=" + "9" * 5000)),
+        ("max_fetch_attempts",),
+        "a whole number from 1 to 100",
+    ),
+    Case(
+        "max_fetch_attempts too many",
+        ConfigError,
+        lambda w: load_config(_gateway_props(w, "max_fetch_attempts=101")),
+        ("max_fetch_attempts",),
+        "a whole number from 1 to 100",
+    ),
+    Case(
+        "duration beyond its bound",
+        ConfigError,
+        lambda w: load_config(_gateway_props(w, "refresh_interval=" + "9" * 300)),
+        ("refresh_interval",),
+        "at most 365d",
+    ),
+    Case(
+        "request_timeout beyond its bound",
+        ConfigError,
+        lambda w: load_config(_gateway_props(w, "request_timeout=2h")),
+        ("request_timeout",),
+        "at most 1h",
+    ),
+    Case(
+        "cache_dir with a NUL character",
+        ConfigError,
+        lambda w: load_config(
+            {
+                "cache_client_region_id": '[{"regionId": "r"}]',
+                "credentials_type": "ecs_ram_role",
+                "credentials_role_name": "r",
+                "cache_dir": "cache\0dir",
+            },
+            environ={"MANAGED_CREDENTIALS_CACHE_KEY": "k" * 32},
+            base_dir=w.tmp,
+        ),
+        ("cache_dir",),
+        "NUL character",
+    ),
+    Case(
         "unknown credentials type",
         ConfigError,
         lambda w: load_config(w.props('cache_client_region_id=[{"regionId":"r"}]\ncredentials_type=akk\n')),
@@ -442,6 +517,9 @@ CASES = [
         "RAM secret not JSON", MalformedSecretError, _garbage_secret, ("'broken'",), "SecretData is not JSON"
     ),
     Case("RAM secret without AccessKeyId", MalformedSecretError, _half_secret, ("'half'",), "AccessKeyId"),
+    Case(
+        "RAM secret nested too deeply", MalformedSecretError, _deep_secret, ("'deep'",), "nested too deeply"
+    ),
     Case(
         "no such secret",
         SecretFetchError,
@@ -547,3 +625,53 @@ def test_bad_input_gives_a_typed_helpful_secret_free_error_and_the_scheduler_run
     probe = threading.Event()
     scheduler.schedule(f"probe/{case.name}", time.time(), probe.set)
     assert probe.wait(WAIT)  # the scheduler keeps running after the failure
+
+
+# -- the background refresh chain survives every malformed reply --------------------------------------
+
+
+def _set_secret_data(text: str) -> Callable[[LocalAliyun, Any], None]:
+    def corrupt(cloud: LocalAliyun, secret: Any) -> None:
+        secret.current.secret_data = text
+
+    return corrupt
+
+
+MALFORMED_REPLIES: dict[str, Callable[[LocalAliyun, Any], None]] = {
+    "garbage body": lambda cloud, _: cloud.inject_fault("dkms", Fault("garbage"), count=1),
+    "truncated body": lambda cloud, _: cloud.inject_fault("dkms", Fault("truncate"), count=1),
+    "SecretData nested too deeply": _set_secret_data(DEEP),
+    "SecretData null": _set_secret_data("null"),
+    "SecretData []": _set_secret_data("[]"),
+    "SecretData not JSON": _set_secret_data("AccessKeySecret=" + MARK),
+}
+
+
+@pytest.mark.parametrize("reply", sorted(MALFORMED_REPLIES))
+def test_a_malformed_reply_never_ends_the_background_refresh_chain(
+    local_aliyun_factory: Callable[..., LocalAliyun],
+    make_provider: Callable[..., CredentialsProvider],
+    reply: str,
+) -> None:
+    from common_plugin import ManualClock
+    from common_plugin.scheduler import ManualScheduler
+
+    clock = ManualClock()
+    cloud = local_aliyun_factory(clock=clock)
+    secret = cloud.create_ram_secret("app-key")
+    sched = ManualScheduler()
+    provider = make_provider(cloud, scheduler=sched, clock=clock, max_fetch_attempts="1")
+    first = provider.get("app-key")
+    (job_id, due), *_ = sched.jobs().items()
+    MALFORMED_REPLIES[reply](cloud, secret)
+    clock.set(due)
+    assert sched.run_due(clock.time()) == 1
+    assert cloud.count("dkms", "GetSecretValue") == 2  # the refresh did run, and failed
+    assert provider.get("app-key") is first  # the good key is still served
+    retry_at = sched.next_run_at(job_id)
+    assert retry_at is not None and retry_at > clock.time()  # and the chain goes on
+    cloud.rotate("app-key", grace_seconds=3600)  # a well-formed version again
+    clock.set(retry_at)
+    sched.run_due(clock.time())
+    assert provider.get("app-key").access_key_id == cloud.current_key("app-key").access_key_id
+    assert sched.next_run_at(job_id) is not None

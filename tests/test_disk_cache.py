@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import multiprocessing
 import os
 import stat
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -288,3 +291,306 @@ def test_an_unusable_lock_file_does_not_fail_the_fetch(
     with caplog.at_level(logging.WARNING), store.locked(SECRET):
         store.save(SECRET, _value(), 1.0)
     assert store.load(SECRET) is not None and "uncoordinated" in caplog.text
+
+
+# -- the folder, its files and their contents are not trusted (issue 13, item 3) ---------------------
+
+NOBODY = 65534
+
+
+def _link_folder(folder: Path) -> None:
+    real = folder.with_name("real")
+    real.mkdir(mode=0o700)
+    folder.symlink_to(real)
+
+
+def _foreign_folder(folder: Path) -> None:
+    folder.mkdir(mode=0o700)
+    os.chown(folder, NOBODY, NOBODY)
+
+
+def _group_writable_folder(folder: Path) -> None:
+    folder.mkdir()
+    os.chmod(folder, 0o770)  # noqa: S103 - the loose mode under test
+
+
+@pytest.mark.parametrize(
+    "make, fix",
+    [
+        (_link_folder, "is a symbolic link; name the real folder"),
+        (_foreign_folder, f"is owned by uid {NOBODY}"),
+        (_group_writable_folder, "chmod 700"),
+    ],
+    ids=["symlink", "another user's", "group-writable"],
+)
+def test_an_untrusted_cache_folder_is_refused_at_load_and_when_opened(
+    local_aliyun: LocalAliyun,
+    tmp_path: Path,
+    env_key: EnvironmentKeyDecryptor,
+    make: Callable[[Path], None],
+    fix: str,
+) -> None:
+    folder = tmp_path / "cache"
+    make(folder)
+    before = folder.lstat()
+    with pytest.raises(ConfigError) as info:
+        load_config(_properties(local_aliyun, tmp_path, cache_key_decryptor="env"))
+    assert info.value.key == "cache_dir" and str(folder) in str(info.value) and fix in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        EncryptedFileStore(folder, env_key)
+    assert info.value.key == "cache_dir" and str(folder) in str(info.value) and fix in str(info.value)
+    after = folder.lstat()
+    assert (after.st_mode, after.st_uid) == (before.st_mode, before.st_uid)  # not "fixed" behind our back
+    assert not list(folder.iterdir())
+
+
+def test_a_folder_made_unsafe_after_start_is_no_longer_used(
+    tmp_path: Path, env_key: EnvironmentKeyDecryptor, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "cache"
+    store = EncryptedFileStore(folder, env_key)
+    store.save(SECRET, _value(), 1.0)
+    os.chmod(folder, 0o777)  # noqa: S103 - the loose mode under test
+    with caplog.at_level(logging.WARNING):
+        assert store.load(SECRET) is None
+        store.save("other", _value(), 1.0)
+        with store.locked(SECRET):
+            pass
+    assert "chmod 700" in caplog.text and "without the on-disk cache" in caplog.text
+    assert len(list(folder.iterdir())) == 2  # the first secret's file and lock; nothing new
+
+
+def _cache_path(store: EncryptedFileStore, secret: str = SECRET) -> Path:
+    return store._stem(secret).with_suffix(".cache")
+
+
+def _symlink_to_a_valid_file(store: EncryptedFileStore, path: Path) -> None:
+    elsewhere = EncryptedFileStore(path.parent.parent / "elsewhere", store._decryptor)
+    elsewhere.save(SECRET, _value(), 1.0)
+    path.symlink_to(_cache_path(elsewhere))
+
+
+def _foreign_file(store: EncryptedFileStore, path: Path) -> None:
+    store.save(SECRET, _value(), 1.0)
+    os.chown(path, NOBODY, NOBODY)
+
+
+def _hard_link(store: EncryptedFileStore, path: Path) -> None:
+    store.save(SECRET, _value(), 1.0)
+    os.link(path, path.parent.parent / "second-name")
+
+
+@pytest.mark.parametrize(
+    "plant, why",
+    [
+        (lambda store, path: os.mkfifo(path), "not a regular file"),
+        (_symlink_to_a_valid_file, "a symbolic link"),
+        (_foreign_file, f"owned by uid {NOBODY}"),
+        (_hard_link, "hard-linked elsewhere"),
+    ],
+    ids=["fifo", "symlink", "another user's", "hard link"],
+)
+def test_a_cache_file_that_is_not_a_private_regular_file_is_discarded(
+    tmp_path: Path,
+    env_key: EnvironmentKeyDecryptor,
+    caplog: pytest.LogCaptureFixture,
+    plant: Callable[[EncryptedFileStore, Path], None],
+    why: str,
+) -> None:
+    store = EncryptedFileStore(tmp_path / "cache", env_key)
+    path = _cache_path(store)
+    plant(store, path)
+    result: list[object] = []
+    reader = threading.Thread(target=lambda: result.append(store.load(SECRET)), daemon=True)
+    with caplog.at_level(logging.WARNING):
+        reader.start()
+        reader.join(30)  # a liveness bound, not a timing assertion: the old code blocked forever
+    if reader.is_alive():  # unblock the reader of a FIFO before failing
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(30)
+        pytest.fail("load() blocked on the file")
+    assert result == [None] and why in caplog.text and "discarded" in caplog.text
+    assert not os.path.lexists(path)
+    store.save(SECRET, _value(), 2.0)  # and the cache works again
+    loaded = store.load(SECRET)
+    assert loaded is not None and loaded.fetched_at == 2.0
+    assert all(p.stat().st_nlink == 1 for p in (tmp_path / "cache").iterdir())
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo"])
+def test_a_lock_file_that_is_not_a_regular_file_is_never_written_through(
+    tmp_path: Path, env_key: EnvironmentKeyDecryptor, caplog: pytest.LogCaptureFixture, kind: str
+) -> None:
+    store = EncryptedFileStore(tmp_path / "cache", env_key)
+    lock = store._stem(SECRET).with_suffix(".lock")
+    victim = tmp_path / "victim"
+    if kind == "symlink":
+        lock.symlink_to(victim)
+    else:
+        os.mkfifo(lock)
+    with caplog.at_level(logging.WARNING), store.locked(SECRET):
+        store.save(SECRET, _value(), 1.0)
+    assert not victim.exists()  # the old code created the link's target
+    assert "uncoordinated until it is removed" in caplog.text and str(lock) in caplog.text
+    assert store.load(SECRET) is not None  # the cache itself still works
+
+
+def _encrypted(key: CacheKeyDecryptor, payload: bytes) -> bytes:
+    """A file encrypted as the store does (the format in cache_format's docstring), around a payload
+    of the test's choosing."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    data_key = AESGCM.generate_key(bit_length=256)
+    nonce = os.urandom(12)
+    aad = b"managed-credentials cache v1\0" + SECRET.encode() + b"\0" + key.key_id.encode()
+    ciphertext = AESGCM(data_key).encrypt(nonce, payload, aad)
+    return json.dumps(
+        {
+            "format": 1,
+            "key_id": key.key_id,
+            "wrapped_key": base64.b64encode(key.encrypt_data_key(data_key)).decode(),
+            "nonce": base64.b64encode(nonce).decode(),
+            "ciphertext": base64.b64encode(ciphertext).decode(),
+        }
+    ).encode()
+
+
+_GOOD_VALUE = {"secret_name": SECRET, "secret_data": DATA}
+UNDECODABLE: dict[str, Callable[[CacheKeyDecryptor], bytes]] = {
+    "[]": lambda key: b"[]",
+    "null": lambda key: b"null",
+    "deep": lambda key: b"[" * 100_000 + b"]" * 100_000,
+    "not UTF-8": lambda key: b"\xff\xfe{}",
+    "key id a number": lambda key: b'{"format": 1, "key_id": 5}',
+    "wrapped key a number": lambda key: json.dumps(
+        {"format": 1, "key_id": key.key_id, "wrapped_key": 1, "nonce": "AA==", "ciphertext": "AA=="}
+    ).encode(),
+    "over 1 MiB": lambda key: b" " * (2 << 20) + b"{}",
+    "payload []": lambda key: _encrypted(key, b"[]"),
+    "payload deep": lambda key: _encrypted(key, b"[" * 100_000 + b"]" * 100_000),
+    "value null": lambda key: _encrypted(key, json.dumps({"value": None, "fetched_at": 1}).encode()),
+    "secret data a number": lambda key: _encrypted(
+        key, json.dumps({"value": {**_GOOD_VALUE, "secret_data": 5}, "fetched_at": 1}).encode()
+    ),
+    "fetched_at huge": lambda key: _encrypted(
+        key, json.dumps({"value": _GOOD_VALUE, "fetched_at": 10**400}).encode()
+    ),
+    "generation text": lambda key: _encrypted(
+        key, json.dumps({"value": _GOOD_VALUE, "fetched_at": 1, "generation": "9"}).encode()
+    ),
+}
+
+
+@pytest.mark.parametrize("content", sorted(UNDECODABLE))
+def test_a_file_that_does_not_decode_is_discarded_never_raised(
+    tmp_path: Path, env_key: EnvironmentKeyDecryptor, caplog: pytest.LogCaptureFixture, content: str
+) -> None:
+    store = EncryptedFileStore(tmp_path / "cache", env_key)
+    path = _cache_path(store)
+    path.write_bytes(UNDECODABLE[content](env_key))
+    with caplog.at_level(logging.WARNING):
+        assert store.load(SECRET) is None
+    assert not path.exists() and "discarded" in caplog.text
+
+
+@pytest.mark.parametrize("content", ["[]", "null", "deep"])
+def test_get_fetches_past_an_undecodable_file(
+    local_aliyun: LocalAliyun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str
+) -> None:
+    monkeypatch.setenv("MANAGED_CREDENTIALS_CACHE_KEY", "k" * 32)
+    local_aliyun.create_ram_secret(SECRET)
+    config = load_config(_properties(local_aliyun, tmp_path, cache_key_decryptor="env"))
+    with provider_from_config(config, scheduler=ManualScheduler(), preload=False) as provider:
+        assert config.cache_dir is not None
+        store = EncryptedFileStore(config.cache_dir, EnvironmentKeyDecryptor())
+        _cache_path(store).write_bytes(UNDECODABLE[content](EnvironmentKeyDecryptor()))
+        assert provider.get(SECRET).access_key_id == local_aliyun.current_key(SECRET).access_key_id
+    assert local_aliyun.count("dkms", "GetSecretValue") == 1
+    assert store.load(SECRET) is not None  # replaced by the fetched value
+
+
+# -- replays: an older file copied back loses against a newer one already seen ------------------------
+
+
+def test_a_replayed_older_file_loses_against_a_rotation_already_seen(
+    tmp_path: Path, env_key: EnvironmentKeyDecryptor, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "cache"
+    store = EncryptedFileStore(folder, env_key)
+    store.save(SECRET, _value(), 1.0)
+    path = _cache_path(store)
+    before_rotation = path.read_bytes()
+    rotated = SecretValue(secret_name=SECRET, secret_data=DATA.replace("0001", "0002"), version_id="v2")
+    store.save(SECRET, rotated, 2.0)
+    path.write_bytes(before_rotation)
+    with caplog.at_level(logging.WARNING):
+        assert store.load(SECRET) is None  # this store saw generation 2
+    assert "older than generation 2" in caplog.text and not path.exists()
+    store.save(SECRET, rotated, 3.0)  # generation 3
+    path.write_bytes(before_rotation)
+    restarted = EncryptedFileStore(folder, env_key)  # a fresh process: the lock file knows
+    assert restarted.load(SECRET) is None and not path.exists()
+
+
+def test_a_discarded_file_copied_back_is_not_served(tmp_path: Path, env_key: EnvironmentKeyDecryptor) -> None:
+    """discard() is how the provider drops a key the cloud rejected: that file must stay dead."""
+    folder = tmp_path / "cache"
+    store = EncryptedFileStore(folder, env_key)
+    store.save(SECRET, _value(), 1.0)
+    path = _cache_path(store)
+    rejected = path.read_bytes()
+    store.discard(SECRET)
+    path.write_bytes(rejected)
+    assert store.load(SECRET) is None and not path.exists()
+    path.write_bytes(rejected)
+    assert EncryptedFileStore(folder, env_key).load(SECRET) is None
+    store.save(SECRET, _value(), 2.0)  # and the next value is stored and served
+    loaded = EncryptedFileStore(folder, env_key).load(SECRET)
+    assert loaded is not None and loaded.fetched_at == 2.0
+
+
+def test_a_restored_file_pair_is_the_documented_limit(
+    tmp_path: Path, env_key: EnvironmentKeyDecryptor
+) -> None:
+    """Put back together, the cache file and its lock file fool a process that never saw the newer
+    one (the limit stated in the module docstring and the README); a process that did see it is not."""
+    folder = tmp_path / "cache"
+    store = EncryptedFileStore(folder, env_key)
+    store.save(SECRET, _value(), 1.0)
+    path, lock = _cache_path(store), store._stem(SECRET).with_suffix(".lock")
+    backup = path.read_bytes(), lock.read_bytes()
+    store.save(SECRET, _value(), 2.0)
+    path.write_bytes(backup[0])
+    lock.write_bytes(backup[1])
+    assert store.load(SECRET) is None  # this process saw generation 2
+    path.write_bytes(backup[0])
+    loaded = EncryptedFileStore(folder, env_key).load(SECRET)
+    assert loaded is not None and loaded.fetched_at == 1.0
+
+
+def test_a_restart_does_not_serve_a_key_copied_back_after_a_rotation(
+    local_aliyun: LocalAliyun, tmp_path: Path
+) -> None:
+    local_aliyun.create_ram_secret(SECRET)
+    config = load_config(_properties(local_aliyun, tmp_path))
+    with provider_from_config(config, scheduler=ManualScheduler(), preload=False) as provider:
+        revoked = provider.get(SECRET)
+        assert config.cache_dir is not None
+        (path,) = config.cache_dir.glob("*.cache")
+        copy = path.read_bytes()
+        local_aliyun.rotate(SECRET)  # revoked at once
+        fresh = provider.refresh_rejected(SECRET, revoked)
+        assert fresh is not None and fresh.access_key_id != revoked.access_key_id
+    path.write_bytes(copy)  # the revoked key's file, put back
+    with provider_from_config(config, scheduler=ManualScheduler(), preload=False) as restarted:
+        assert restarted.get(SECRET).access_key_id == fresh.access_key_id
+        assert restarted.status().counters["store_hits"] == 0
+    assert local_aliyun.count("dkms", "GetSecretValue") == 3
+
+
+def test_a_deeply_nested_client_key_is_a_config_error_for_the_cache_key() -> None:
+    from common_plugin.storage.cache_keys import ClientKeyDecryptor
+
+    with pytest.raises(ConfigError) as info:
+        ClientKeyDecryptor("[" * 100_000 + "]" * 100_000, "password")
+    assert info.value.key == "cache_key_decryptor"

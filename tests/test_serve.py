@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import math
 import os
 import shutil
 import socket
@@ -27,8 +28,9 @@ from alibabacloud_credentials.provider import URLCredentialsProvider
 from alibabacloud_sts20150401.client import Client as StsClient
 from alibabacloud_tea_openapi import utils_models as open_api_models
 
-from common_plugin.adapters.endpoint import CredentialsServer, credentials_document
+from common_plugin.adapters.endpoint import TOKEN_ENV, CredentialsServer, credentials_document
 from common_plugin.cli.serve import add_serve_command, run_serve
+from common_plugin.exceptions import ConfigError
 from common_plugin.provider import CredentialsProvider
 from common_plugin.testing import LocalAliyun
 
@@ -274,3 +276,99 @@ def test_sample(cloud: LocalAliyun, make_provider: Any, monkeypatch: pytest.Monk
 
     key_id = cloud.current_key(SECRET).access_key_id
     assert serve_endpoint.main(make_provider(cloud), SECRET) == (key_id, key_id)
+
+
+# -- options are checked first and refused with a typed error (issue 13, items 6 and 7) -------------
+
+
+def _serve(tmp_path: Path, *options: str) -> list[str]:
+    """``serve`` arguments with a properties file that does not exist: an option refused before the
+    configuration is read gets its own message; one that slips through gets the missing-file one."""
+    return ["serve", "--config", str(tmp_path / "absent.properties"), "--secret", SECRET, *options]
+
+
+@pytest.mark.parametrize(
+    "options, expected",
+    [
+        (["--host", "0.0.0.0"], "listens on loopback only"),  # noqa: S104 - asserting it is refused
+        (["--max-age-seconds", "nan"], "a finite number of seconds from 1 to 3600"),
+        (["--max-age-seconds", "inf"], "a finite number of seconds from 1 to 3600"),
+        (["--max-age-seconds", "1e9"], "a finite number of seconds from 1 to 3600"),
+        (["--max-age-seconds", "-1"], "a finite number of seconds from 1 to 3600"),
+        (["--max-age-seconds", "0.5"], "a finite number of seconds from 1 to 3600"),
+    ],
+    ids=["public host", "nan", "inf", "1e9", "-1", "0.5"],
+)
+def test_bad_serve_options_are_exit_code_2_with_our_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str], expected: str
+) -> None:
+    from common_plugin.cli.commands import main
+
+    assert main(_serve(tmp_path, *options)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("configuration error: ") and expected in err and "Traceback" not in err
+
+
+def test_a_short_token_is_exit_code_2_naming_where_it_came_from(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from common_plugin.cli.commands import main
+
+    monkeypatch.setenv(TOKEN_ENV, "q9shrt")
+    assert main(_serve(tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert f"environment variable {TOKEN_ENV}" in err and "at least 16 characters" in err
+    monkeypatch.delenv(TOKEN_ENV)
+    token_file = tmp_path / "token"
+    token_file.write_text("q9shrt\n")
+    token_file.chmod(0o600)
+    assert main(_serve(tmp_path, "--token-file", str(token_file))) == 2
+    err = capsys.readouterr().err
+    assert f"--token-file {token_file}" in err and "at least 16 characters" in err and "q9shrt" not in err
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o620], ids=lambda mode: f"{mode:o}")
+def test_a_token_file_group_or_others_can_access_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: int
+) -> None:
+    from common_plugin.cli.commands import main
+
+    token_file = tmp_path / "token"
+    token = "t" + "0123456789abcdef" * 3
+    token_file.write_text(token + "\n")
+    token_file.chmod(mode)
+    assert main(_serve(tmp_path, "--token-file", str(token_file))) == 2
+    err = capsys.readouterr().err
+    assert str(token_file) in err and f"chmod 600 {token_file}" in err and token not in err
+    assert token_file.read_text() == token + "\n" and stat.S_IMODE(token_file.stat().st_mode) == mode
+
+
+def test_a_symlinked_token_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from common_plugin.cli.commands import main
+
+    real = tmp_path / "real-token"
+    real.write_text("t" + "0123456789abcdef" * 3)
+    real.chmod(0o600)
+    link = tmp_path / "token"
+    link.symlink_to(real)
+    assert main(_serve(tmp_path, "--token-file", str(link))) == 2
+    assert "not a symbolic link" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("max_age", [math.nan, math.inf, 1e9, 3600.5, 0.0, -1.0])
+def test_the_library_refuses_an_unbounded_max_age(
+    cloud: LocalAliyun, make_provider: Any, max_age: float
+) -> None:
+    with pytest.raises(ConfigError, match="from 1 to 3600"):
+        CredentialsServer(make_provider(cloud), [SECRET], max_age_seconds=max_age)
+
+
+def test_the_sdk_uri_provider_puts_the_whole_uri_in_its_exception(
+    cloud: LocalAliyun, make_provider: Callable[..., CredentialsProvider]
+) -> None:
+    """What the README warns about (alibabacloud-credentials as installed): on any non-200 reply the
+    SDK's exception text holds the URI, token included, so an app that logs it logs the token."""
+    with CredentialsServer(make_provider(cloud), ["missing"]) as running:
+        with pytest.raises(CredentialException) as info:
+            URLCredentialsProvider(uri=running.credentials_uri()).get_credentials()
+        assert "503" in str(info.value) and running.token in str(info.value)

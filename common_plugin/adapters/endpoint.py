@@ -25,6 +25,11 @@ and DNS-rebinding defences: requests whose ``Host`` is not ``127.0.0.1``, ``loca
 not ``GET`` are refused before the token is even looked at. Responses carry ``Cache-Control: no-store``.
 Neither the token nor any secret is ever logged; request lines are not logged at all.
 
+Options are checked by :func:`check_server_options` (a :class:`~common_plugin.exceptions.ConfigError`,
+which is a ``ValueError``, naming the option and the fix): a token of at least 16 characters, a
+loopback host, and ``max_age_seconds`` finite and from 1 to :data:`MAX_AGE_LIMIT_SECONDS` (an hour:
+the longest a rotated or revoked key may go on being served to URI clients).
+
 Thread-safety: :class:`CredentialsServer` serves each connection on its own thread; every request is
 one lock-free cache read of the provider (a miss fetches, single-flight). ``start``/``stop`` are for
 one owning thread; ``stop`` is idempotent.
@@ -35,6 +40,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import math
 import os
 import secrets
 import socket
@@ -49,17 +55,31 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from ..exceptions import ManagedCredentialsError
+from ..exceptions import ConfigError, ManagedCredentialsError
 from ..provider import CredentialsProvider
 
-__all__ = ["TOKEN_ENV", "CredentialsServer", "credentials_document"]
+__all__ = [
+    "MAX_AGE_LIMIT_SECONDS",
+    "MIN_TOKEN_LENGTH",
+    "TOKEN_ENV",
+    "CredentialsServer",
+    "check_server_options",
+    "credentials_document",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
 TOKEN_ENV = "MANAGED_CREDENTIALS_SERVE_TOKEN"  # noqa: S105 - a variable name, not a token
 """Environment variable the ``serve`` command reads the token from, when set."""
 
+MIN_TOKEN_LENGTH = 16
+"""The shortest token accepted (``secrets.token_urlsafe(32)``, the default, gives 43 characters)."""
+
+MAX_AGE_LIMIT_SECONDS = 3600.0
+"""The largest ``max_age_seconds``: URI clients may keep a rotated or revoked key this long."""
+
 SDK_REFRESH_MARGIN_SECONDS = 15 * 60  # the Python SDK refreshes 15 minutes before Expiration
+_LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 _LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
 _EXPIRATION_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -84,6 +104,47 @@ def credentials_document(
         "SecurityToken": security_token or "",
         "Expiration": datetime.fromtimestamp(expiration, tz=timezone.utc).strftime(_EXPIRATION_FORMAT),
     }
+
+
+def check_server_options(
+    *,
+    token: str | None = None,
+    token_source: str = "the token",  # noqa: S107 - where it came from, not a token
+    host: str = "127.0.0.1",
+    unix_socket: str | os.PathLike[str] | None = None,
+    max_age_seconds: float = 60.0,
+) -> None:
+    """Check the options of :class:`CredentialsServer` (and the ``serve`` command) before any is used.
+
+    Args:
+        token: the token, or ``None`` for a generated one; never put in a message.
+        token_source: where the token came from, for the message (a file, a variable).
+        host, unix_socket, max_age_seconds: as for :class:`CredentialsServer`.
+
+    Raises:
+        ConfigError: the option at fault, named with the allowed values.
+    """
+    if token is not None and len(token) < MIN_TOKEN_LENGTH:
+        raise ConfigError(
+            f"{token_source}: the serve token must be at least {MIN_TOKEN_LENGTH} characters long; "
+            "use a random one (e.g. `openssl rand -hex 32`), or let serve generate it"
+        )
+    if unix_socket is None and host not in _LOOPBACK_HOSTS:
+        raise ConfigError(
+            f"host {host!r}: the credentials endpoint listens on loopback only (127.0.0.1, ::1 or "
+            "localhost); for other local clients use a unix socket (--unix-socket PATH)"
+        )
+    number = max_age_seconds
+    if (
+        not isinstance(number, (int, float))
+        or isinstance(number, bool)
+        or not math.isfinite(number)
+        or not 1 <= number <= MAX_AGE_LIMIT_SECONDS
+    ):
+        raise ConfigError(
+            "max_age_seconds (serve --max-age-seconds): must be a finite number of seconds from 1 to "
+            f"{MAX_AGE_LIMIT_SECONDS:g}"
+        )
 
 
 def _host_name(host_header: str) -> str:
@@ -170,7 +231,11 @@ class CredentialsServer:
         host: a loopback address to listen on (``127.0.0.1`` or ``::1``); never a public one.
         port: the TCP port; 0 picks a free one (:attr:`port`).
         unix_socket: listen on this unix socket path (created 0600) instead of TCP.
-        max_age_seconds: how often, roughly, SDKs should come back for a rotated key.
+        max_age_seconds: how often, roughly, SDKs should come back for a rotated key (1 to 3600).
+
+    Raises:
+        ConfigError: an option is out of bounds (see :func:`check_server_options`); also a
+            ``ValueError``.
     """
 
     def __init__(
@@ -187,12 +252,7 @@ class CredentialsServer:
         names = list(dict.fromkeys(secret_names))
         if not names or not all(isinstance(n, str) and n for n in names):
             raise ValueError("CredentialsServer needs at least one secret name")
-        if token is not None and len(token) < 16:
-            raise ValueError("the serve token must be at least 16 characters long")
-        if unix_socket is None and host not in ("127.0.0.1", "::1", "localhost"):
-            raise ValueError("the credentials endpoint listens on loopback only (127.0.0.1 or ::1)")
-        if max_age_seconds <= 0:
-            raise ValueError("max_age_seconds must be positive")
+        check_server_options(token=token, host=host, unix_socket=unix_socket, max_age_seconds=max_age_seconds)
         self._provider = provider
         self._names = names
         self._token = token if token is not None else secrets.token_urlsafe(32)

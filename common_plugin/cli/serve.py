@@ -2,8 +2,10 @@
 for the secrets named on the command line, behind a token, until Ctrl-C or ``stop``.
 
 The token comes from ``$MANAGED_CREDENTIALS_SERVE_TOKEN``, from ``--token-file`` (created 0600 with a
-random token when missing), or is random; the full URI is written to ``--uri-file`` (0600) only,
-never printed.
+random token when missing; an existing one must be a regular file that group and others can neither
+read nor write), or is random; the full URI is written to ``--uri-file`` (0600) only, never printed.
+Every option is checked before the configuration is loaded or a secret fetched; a bad one is a
+:class:`~common_plugin.exceptions.ConfigError` (exit code 2), never a traceback.
 """
 
 from __future__ import annotations
@@ -11,13 +13,15 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import stat
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..adapters.endpoint import TOKEN_ENV, CredentialsServer
+from ..adapters.endpoint import MAX_AGE_LIMIT_SECONDS, TOKEN_ENV, CredentialsServer, check_server_options
+from ..exceptions import ConfigError
 
 __all__ = ["add_serve_command", "run_serve"]
 
@@ -29,18 +33,60 @@ def _write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
-def _token_for(args: argparse.Namespace) -> str:
+def _token_for(args: argparse.Namespace) -> tuple[str, str]:
+    """The token and where it came from (for messages; never the token itself)."""
     env = os.environ.get(TOKEN_ENV)
     if env:
-        return env
+        return env, f"environment variable {TOKEN_ENV}"
     if args.token_file:
         path = Path(args.token_file)
-        if path.exists():
-            return path.read_text(encoding="utf-8").strip()
-        token = secrets.token_urlsafe(32)
-        _write_private(path, token + "\n")
-        return token
-    return secrets.token_urlsafe(32)
+        token = _read_token_file(path)
+        if token is None:
+            token = secrets.token_urlsafe(32)
+            _write_private(path, token + "\n")
+        return token, f"--token-file {path}"
+    return secrets.token_urlsafe(32), "the generated token"
+
+
+def _read_token_file(path: Path) -> str | None:
+    """The token in ``path``, ``None`` when there is no such file.
+
+    Raises:
+        ConfigError: the file is not a regular file, is readable or writable by group or others,
+            or cannot be read as UTF-8 text.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(
+            f"--token-file {path}: cannot open it ({exc.strerror}); name a regular file (not a "
+            "symbolic link) holding only the token",
+            path=str(path),
+        ) from None
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise ConfigError(
+                f"--token-file {path} is not a regular file; name a file holding only the token",
+                path=str(path),
+            )
+        mode = stat.S_IMODE(status.st_mode)
+        if mode & 0o077:
+            raise ConfigError(
+                f"--token-file {path} is readable or writable by group or others (mode {mode:o}); "
+                f"`chmod 600 {path}` and replace the token, which others may have read",
+                path=str(path),
+            )
+        data = os.read(fd, 4096)
+    finally:
+        os.close(fd)
+    try:
+        return data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ConfigError(f"--token-file {path} is not UTF-8 text", path=str(path)) from None
 
 
 def add_serve_command(subparsers: Any) -> argparse.ArgumentParser:
@@ -68,7 +114,10 @@ def add_serve_command(subparsers: Any) -> argparse.ArgumentParser:
     )
     serve.add_argument("--uri-file", metavar="FILE", help="write ALIBABA_CLOUD_CREDENTIALS_URI here (0600)")
     serve.add_argument(
-        "--max-age-seconds", type=float, default=60.0, help="how often SDKs re-read (default 60)"
+        "--max-age-seconds",
+        type=float,
+        default=60.0,
+        help=f"how often SDKs re-read, from 1 to {MAX_AGE_LIMIT_SECONDS:g} (default 60)",
     )
     serve.set_defaults(run=run_serve)
     parser: argparse.ArgumentParser = serve
@@ -85,6 +134,10 @@ def run_serve(
     from ..config.config_loader import ConfigLoader
     from ..config.loading import load_config
 
+    # every option first: a typo must not cost a fetch, nor leave a token file behind
+    check_server_options(host=args.host, unix_socket=args.unix_socket, max_age_seconds=args.max_age_seconds)
+    token, token_source = _token_for(args)
+    check_server_options(token=token, token_source=token_source)
     config = load_config(args.config) if args.config else ConfigLoader.load()
     stop = stop or threading.Event()
     with provider_from_config(config, preload=False) as provider:
@@ -92,7 +145,7 @@ def run_serve(
         server = CredentialsServer(
             provider,
             args.secret,
-            token=_token_for(args),
+            token=token,
             host=args.host,
             port=args.port,
             unix_socket=args.unix_socket,

@@ -31,6 +31,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ from typing import Any
 
 from ..exceptions import ConfigError
 from . import validation as v
+from .cache_folder import folder_problem
 from .endpoints import DkmsInstanceConfig, KmsRegionConfig, parse_dkms_instances, parse_kms_regions
 from .file_name import DEFAULT_CONFIG_NAME, get_config_name
 from .gateway_credentials import GatewayCredentialsConfig, parse_credentials
@@ -58,6 +60,10 @@ DEFAULT_REFRESH_INTERVAL_SECONDS = 6 * 3600.0
 DEFAULT_MIN_REFRESH_INTERVAL_SECONDS = 60.0
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 10.0
 DEFAULT_MAX_FETCH_ATTEMPTS = 4
+# Upper bounds: far above any sensible setting, low enough that no timer or float overflows.
+MAX_DURATION_SECONDS = 365 * 86400.0
+MAX_REQUEST_TIMEOUT_SECONDS = 3600.0
+MAX_FETCH_ATTEMPTS = 100
 
 DEFAULT_CACHE_KEY_VARIABLE = "MANAGED_CREDENTIALS_CACHE_KEY"
 BUILTIN_DECRYPTOR_NAMES = frozenset({"client_key", "env", "file"})
@@ -127,8 +133,9 @@ class ProviderConfig:
             (``rotation_refresh_spread``: a duration like ``5m`` or a percentage like ``90%``).
         refresh_interval_seconds: proactive refresh period when a secret has no rotation schedule.
         min_refresh_interval_seconds: floor under any computed refresh period.
-        request_timeout_seconds: timeout of one GetSecretValue call.
-        max_fetch_attempts: attempts of one fetch, in total across instances and regions.
+        request_timeout_seconds: timeout of one GetSecretValue call (at most one hour).
+        max_fetch_attempts: attempts of one fetch, in total across instances and regions (1 to 100).
+            Durations other than the timeout are at most 365 days.
         source_path: the properties file read, ``None`` when none was.
     """
 
@@ -278,8 +285,12 @@ def _build(entries: dict[str, Entry], environ: Mapping[str, str], source_path: P
     if "kms_ca_file_path" in present:
         entry = present["kms_ca_file_path"]
         ca_path = v.existing_file(entry.value, entry.label, entry.key, entry.base_dir, "CA file")
-    refresh = v.parse_seconds(present.get("refresh_interval"), DEFAULT_REFRESH_INTERVAL_SECONDS)
-    minimum = v.parse_seconds(present.get("min_refresh_interval"), DEFAULT_MIN_REFRESH_INTERVAL_SECONDS)
+    refresh = v.parse_seconds(
+        present.get("refresh_interval"), DEFAULT_REFRESH_INTERVAL_SECONDS, MAX_DURATION_SECONDS
+    )
+    minimum = v.parse_seconds(
+        present.get("min_refresh_interval"), DEFAULT_MIN_REFRESH_INTERVAL_SECONDS, MAX_DURATION_SECONDS
+    )
     if refresh < minimum:
         raise error("refresh_interval must not be shorter than min_refresh_interval", "refresh_interval")
     return ProviderConfig(
@@ -294,10 +305,10 @@ def _build(entries: dict[str, Entry], environ: Mapping[str, str], source_path: P
         refresh_interval_seconds=refresh,
         min_refresh_interval_seconds=minimum,
         request_timeout_seconds=v.parse_seconds(
-            present.get("request_timeout"), DEFAULT_REQUEST_TIMEOUT_SECONDS
+            present.get("request_timeout"), DEFAULT_REQUEST_TIMEOUT_SECONDS, MAX_REQUEST_TIMEOUT_SECONDS
         ),
-        max_fetch_attempts=v.parse_positive_int(
-            present.get("max_fetch_attempts"), DEFAULT_MAX_FETCH_ATTEMPTS
+        max_fetch_attempts=v.parse_int(
+            present.get("max_fetch_attempts"), DEFAULT_MAX_FETCH_ATTEMPTS, 1, MAX_FETCH_ATTEMPTS
         ),
         source_path=source_path,
     )
@@ -315,7 +326,7 @@ def _rotation_spread(entry: Entry | None) -> dict[str, Any]:
         if not 0 <= percent < 100:
             raise error(f"{entry.label}: a percentage must be from 0% to 99%, e.g. 90%", entry.key)
         return {"rotation_spread_fraction": percent / 100}
-    return {"rotation_spread_seconds": v.parse_seconds(entry, 300.0)}
+    return {"rotation_spread_seconds": v.parse_seconds(entry, 300.0, MAX_DURATION_SECONDS)}
 
 
 def _cache_settings(present: dict[str, Entry], has_dkms: bool, environ: Mapping[str, str]) -> dict[str, Any]:
@@ -400,7 +411,18 @@ def _check_decryptor(entry: Entry) -> None:
 
 
 def _check_cache_folder(folder: Path, entry: Entry) -> None:
-    """``cache_dir`` must be a folder, or creatable: its nearest existing parent a writable folder."""
+    """``cache_dir`` must be a private folder of this user (see :mod:`.cache_folder`), or creatable:
+    its nearest existing parent a writable folder. The store checks the folder again when it opens it."""
+    if "\0" in str(folder):
+        raise error(f"{entry.label}: the path contains a NUL character; name a folder", entry.key)
+    try:
+        status: os.stat_result | None = os.lstat(folder)
+    except OSError:
+        status = None
+    if status is not None and (stat.S_ISDIR(status.st_mode) or stat.S_ISLNK(status.st_mode)):
+        problem = folder_problem(status, folder)
+        if problem is not None:
+            raise error(f"{entry.label}: {problem}", entry.key, folder)
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent

@@ -113,12 +113,18 @@ def read_text(path: Path, label: str, key: str, what: str) -> str:
 
 def parse_json(text: str, label: str, key: str, path: Path | None = None) -> Any:
     """Parse JSON, reporting only the position of an error."""
+    where = f" in {path}" if path is not None else ""
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        where = f" in {path}" if path is not None else ""
         raise error(
             f"{label}: not valid JSON{where} ({exc.msg} at line {exc.lineno} column {exc.colno})",
+            key,
+            path,
+        ) from None
+    except RecursionError:  # the parser recurses once per nesting level
+        raise error(
+            f"{label}: the JSON{where} is nested too deeply to be a configuration; check what wrote it",
             key,
             path,
         ) from None
@@ -133,30 +139,45 @@ def parse_bool(raw: Any, label: str, key: str) -> bool:
     raise error(f"{label}: must be true or false", key)
 
 
-def parse_seconds(entry: Entry | None, default: float) -> float:
-    """Parse a positive duration (``6h``, ``90m``, ``3600s``, ``3600``) into seconds."""
+def parse_seconds(entry: Entry | None, default: float, maximum: float) -> float:
+    """Parse a positive duration (``6h``, ``90m``, ``3600s``, ``3600``) of at most ``maximum`` seconds."""
     if entry is None:
         return default
     try:
         seconds = parse_duration_seconds(entry.value)
     except ValueError:
         seconds = None
-    if seconds is None or seconds <= 0:
+    if seconds is None or not 0 < seconds <= maximum:
         raise error(
-            f"{entry.label}: must be a positive duration such as '6h', '90m', '3600s' or '3600' (seconds)",
+            f"{entry.label}: must be a positive duration of at most {describe_seconds(maximum)}, such as "
+            "'6h', '90m', '3600s' or '3600' (seconds)",
             entry.key,
         )
     return seconds
 
 
-def parse_positive_int(entry: Entry | None, default: int) -> int:
-    """Parse a whole number >= 1."""
+def parse_int(entry: Entry | None, default: int, minimum: int, maximum: int) -> int:
+    """Parse a whole number from ``minimum`` to ``maximum``."""
     if entry is None:
         return default
-    # isascii: str.isdigit() also accepts '²' and '①', which int() rejects
-    if not (entry.value.isascii() and entry.value.isdigit()) or int(entry.value) < 1:
-        raise error(f"{entry.label}: must be a whole number >= 1", entry.key)
-    return int(entry.value)
+    digits = entry.value.lstrip("0") or "0"
+    # isascii: str.isdigit() also accepts '²' and '①', which int() rejects; the length check comes
+    # before int(), which refuses more than 4,300 digits with a bare ValueError
+    if (
+        not (digits.isascii() and digits.isdigit())
+        or len(digits) > len(str(maximum))
+        or not minimum <= int(digits) <= maximum
+    ):
+        raise error(f"{entry.label}: must be a whole number from {minimum} to {maximum}", entry.key)
+    return int(digits)
+
+
+def describe_seconds(seconds: float) -> str:
+    """``86400`` -> ``'1d'``, ``3600`` -> ``'1h'``, ``90`` -> ``'90s'``: a bound as users write it."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def check_fields(obj: Mapping[str, Any], allowed: Iterable[str], label: str, key: str) -> None:

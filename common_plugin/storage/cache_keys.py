@@ -113,7 +113,7 @@ class ClientKeyDecryptor(_DerivedKeyDecryptor):
             document = json.loads(client_key_content)
             blob = base64.b64decode(document["PrivateKeyData"])
             private_key, _cert, _extra = pkcs12.load_key_and_certificates(blob, password.encode())
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: deeply nested JSON
             private_key = None
         if private_key is None:
             raise ConfigError(
