@@ -31,6 +31,7 @@ from common_plugin.ak_expire_handler import (
 from common_plugin.credentials import ManagedCredential
 from common_plugin.exceptions import ProviderClosedError
 from common_plugin.manager import default_manager
+from common_plugin.masking import redact_exception
 from common_plugin.provider import CredentialsProvider
 
 __all__ = ["ProxyAcsClient", "SdkCoreAKExpireHandler"]
@@ -173,6 +174,18 @@ class ProxyAcsClient(AcsClient):  # type: ignore[misc]
         return self._current().access_key_secret
 
     def _implementation_of_do_action(self, request: Any, signer: Any = None) -> Any:
+        # What leaves this client carries no token: the SDK's exception (returned by this hook and
+        # raised by the public methods) may hold the server's string to sign.
+        try:
+            result = self._signed_with_retry(request, signer)
+        except Exception as error:
+            redact_exception(error)
+            raise
+        if result[3] is not None:
+            redact_exception(result[3])
+        return result
+
+    def _signed_with_retry(self, request: Any, signer: Any) -> Any:
         if signer is not None:  # an explicit signer from the caller wins, as in AcsClient
             return super()._implementation_of_do_action(request, signer)
         used = self._current()

@@ -7,13 +7,29 @@ an STS-token secret whose AccessKeySecret is wrong, so that the emulator answers
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import logging
+from collections.abc import Callable
 from urllib.parse import quote
 
+import alibabacloud_oss_v2 as oss
+import oss2
 import pytest
+from alibabacloud_tea_openapi.exceptions import ClientException as TeaClientException
+from aliyunsdkcore.acs_exception.exceptions import ServerException
+from aliyunsdkcore.auth.credentials import StsTokenCredential
+from aliyunsdkcore.client import AcsClient
+from aliyunsdkcore.request import CommonRequest
 
+from common_plugin.adapters.tea import TeaCredentialsProvider, call_with_refresh, call_with_refresh_async
 from common_plugin.masking import MASK, redact_exception, redact_secrets
+from common_plugin.provider import CredentialsProvider
+from common_plugin.testing import LocalAliyun
 from common_plugin.testing.rpc_signature import SIGNATURE_MISMATCH_PREFIX, string_to_sign
+from oss_plugin import ProxyBucket, ProxyService
+from oss_plugin.v2 import configure
+from sdk_core_plugin.proxy_acs_client import ProxyAcsClient
 
 # Shaped like an STS token: standard base64, so URL-encoding changes it.
 TOKEN = "CAIS" + "q8X+/Zt0=Ab9/+wQ" * 6 + "=="
@@ -142,3 +158,217 @@ def test_redact_exception_walks_args_attributes_and_containers() -> None:
     assert error.details is details and details["Code"] == "X" and error.status == 500
     assert error.args[0] == 500
     assert_clean(repr(error.args) + repr(vars(error)))
+
+
+# -- through the real clients, against the emulator -------------------------------------------------
+
+NAME = "sts-app-key"
+BUCKET = "bkt"
+WRONG_SECRET = "not-the-secret-of-this-key-0000"  # noqa: S105 - what makes the signature mismatch
+
+
+@pytest.fixture
+def mismatch(local_aliyun: LocalAliyun) -> LocalAliyun:
+    """An STS-token secret whose AccessKeySecret is wrong: every request it signs is answered
+    ``SignatureDoesNotMatch`` with the server's string to sign, token included."""
+    local_aliyun.create_ram_secret(NAME, with_sts_token=True, extra_data={"AccessKeySecret": WRONG_SECRET})
+    local_aliyun.create_bucket(BUCKET)
+    return local_aliyun
+
+
+def issued_token(cloud: LocalAliyun, name: str = NAME) -> str:
+    token = cloud.current_key(name).security_token
+    assert token is not None
+    return token
+
+
+def assert_no_token(token: str, *texts: str | bytes) -> None:
+    """No form of ``token`` in any of ``texts``; a failure names the text's position, never the text."""
+    __tracebackhide__ = True
+    forms = encodings(token)
+    leaked = [
+        index
+        for index, text in enumerate(texts)
+        if any(form in (text.decode("latin-1") if isinstance(text, bytes) else text) for form in forms)
+    ]
+    assert not leaked, f"the token is in text(s) {leaked}"
+
+
+def assert_contains(text: str | bytes, part: str, what: str) -> None:
+    """``part`` is in ``text``, a text that would hold a token if redaction failed: a failure says
+    ``what``, never the text (pytest would show the arguments of a call inside the assert, and
+    this frame's arguments in the traceback, which ``__tracebackhide__`` leaves out)."""
+    __tracebackhide__ = True
+    found = (part.encode() if isinstance(text, bytes) else part) in text
+    assert found, what
+
+
+def log_text(caplog: pytest.LogCaptureFixture) -> str:
+    return caplog.text + "\n".join(record.getMessage() for record in caplog.records)
+
+
+def sts_request(cloud: LocalAliyun) -> CommonRequest:
+    request = CommonRequest(
+        domain=cloud.rpc_endpoint, version="2015-04-01", action_name="GetCallerIdentity", product="Sts"
+    )
+    request.set_protocol_type("http")
+    return request
+
+
+def test_acs_client_signature_mismatch_logs_no_token(
+    mismatch: LocalAliyun, caplog: pytest.LogCaptureFixture
+) -> None:
+    import common_plugin.sources  # noqa: F401 - installs the SDK log filters, as every plugin does
+
+    key = mismatch.current_key(NAME)
+    caplog.set_level(logging.DEBUG)
+    client = AcsClient(credential=StsTokenCredential(key.access_key_id, WRONG_SECRET, issued_token(mismatch)))
+    with pytest.raises(ServerException) as info:
+        client.do_action_with_exception(sts_request(mismatch))
+    assert info.value.get_error_code() == "SignatureDoesNotMatch"
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    logged = any("SignatureDoesNotMatch" in m and f"SecurityToken%3D{MASK}%26" in m for m in errors)
+    assert logged, "the ERROR line with the redacted string to sign"
+    assert_no_token(issued_token(mismatch), log_text(caplog))
+    # A plain AcsClient's exception is not ours to change (the guard reads it when the test ends).
+    redact_exception(info.value)
+
+
+def test_proxy_acs_client_signature_mismatch_no_token_in_logs_or_exception(
+    mismatch: LocalAliyun,
+    make_provider: Callable[..., CredentialsProvider],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    client = ProxyAcsClient(NAME, provider=make_provider(mismatch))
+    request = sts_request(mismatch)
+    with pytest.raises(ServerException) as info:
+        client.do_action_with_exception(request)
+    error = info.value
+    assert type(error) is ServerException
+    assert (error.get_error_code(), error.get_http_status()) == ("SignatureDoesNotMatch", 400)
+    assert error.get_request_id()
+    message = error.get_error_msg()
+    assert_contains(message, SIGNATURE_MISMATCH_PREFIX + "GET&", "the server's string to sign")
+    assert_contains(message, f"SecurityToken%3D{MASK}%26", "the token redacted in it")
+    token = issued_token(mismatch)
+    assert_no_token(token, str(error), repr(vars(error)), log_text(caplog))
+    # the status/headers/body/exception tuple of the hook is redacted too
+    status, _headers, _body, returned = client._implementation_of_do_action(sts_request(mismatch))
+    assert (status, type(returned)) == (400, ServerException)
+    assert_no_token(token, str(returned))
+
+
+@pytest.mark.parametrize("client_class", [ProxyBucket, ProxyService])
+def test_oss2_signature_mismatch_no_token_in_logs_or_exception(
+    mismatch: LocalAliyun,
+    make_provider: Callable[..., CredentialsProvider],
+    caplog: pytest.LogCaptureFixture,
+    client_class: type,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    assert mismatch.oss_endpoint is not None
+    if client_class is ProxyBucket:
+        client = ProxyBucket(NAME, mismatch.oss_endpoint, BUCKET, provider=make_provider(mismatch))
+        call: Callable[[], object] = lambda: client.put_object("k", b"x")  # noqa: E731
+    else:
+        client = ProxyService(NAME, mismatch.oss_endpoint, provider=make_provider(mismatch))
+        call = client.list_buckets
+    with pytest.raises(oss2.exceptions.SignatureDoesNotMatch) as info:
+        call()
+    error = info.value
+    assert type(error) is oss2.exceptions.SignatureDoesNotMatch
+    assert (error.status, error.code, error.ec) == (403, "SignatureDoesNotMatch", "0002-00000040")
+    assert error.request_id and error.details["Code"] == "SignatureDoesNotMatch"
+    assert_contains(error.details["StringToSign"], f"x-oss-security-token:{MASK}", "token redacted")
+    error_header = base64.b64decode(error.headers["x-oss-err"])
+    assert_contains(error_header, "<Code>SignatureDoesNotMatch</Code>", "x-oss-err is still the body")
+    token = issued_token(mismatch)
+    assert_no_token(
+        token, str(error), repr(error), error.body, repr(error.details), error_header, log_text(caplog)
+    )
+    logged_headers = [r.getMessage() for r in caplog.records if "'x-oss-err': '" in r.getMessage()]
+    assert logged_headers, "oss2 logs the response headers at DEBUG"
+    logged_bodies = [base64.b64decode(m.split("'x-oss-err': '")[1].split("'")[0]) for m in logged_headers]
+    assert_no_token(token, *logged_bodies)
+    client.shutdown()
+
+
+def test_oss_v2_retryer_redacts_each_failed_attempts_error(
+    mismatch: LocalAliyun, make_provider: Callable[..., CredentialsProvider]
+) -> None:
+    # The v2 SDK signs v4 (a hash of the canonical request in the string to sign, so the emulator's
+    # answer echoes no token) and its v1 signer sends the token in a header the emulator refuses.
+    # The retryer is where each failed attempt's error passes our code: here the SDK's own
+    # ServiceError, as it builds it from a v1 SignatureDoesNotMatch body.
+    token = issued_token(mismatch)
+    body = (
+        f"<Error><Code>SignatureDoesNotMatch</Code><StringToSign>PUT\n\n\nDate\n"
+        f"x-oss-security-token:{token}\n/bkt/a</StringToSign><EC>0002-00000040</EC></Error>"
+    ).encode()
+    error = oss.exceptions.ServiceError(
+        status_code=403,
+        code="SignatureDoesNotMatch",
+        message="The request signature we calculated does not match the signature you provided.",
+        request_id="R-1",
+        ec="0002-00000040",
+        timestamp=None,
+        request_target="PUT http://127.0.0.1/bkt/a",
+        snapshot=body,
+        headers={"x-oss-request-id": "R-1", "x-oss-err": base64.b64encode(body).decode()},
+    )
+    config = configure(oss.config.load_default(), make_provider(mismatch), NAME)
+    assert config.retryer.is_error_retryable(error) is False  # not a rejected key: no retry
+    assert (type(error), error.status_code, error.code, error.ec, error.request_id) == (
+        oss.exceptions.ServiceError,
+        403,
+        "SignatureDoesNotMatch",
+        "0002-00000040",
+        "R-1",
+    )
+    assert_contains(error.snapshot, f"x-oss-security-token:{MASK}", "the string to sign, token redacted")
+    assert_no_token(
+        token,
+        str(error),
+        error.snapshot,
+        repr(vars(error)),
+        base64.b64decode(error.headers["x-oss-err"]),
+    )
+
+
+def test_tea_call_with_refresh_redacts_the_error_it_raises(
+    mismatch: LocalAliyun, make_provider: Callable[..., CredentialsProvider]
+) -> None:
+    # ACS3 signs a hash of the canonical request, so the emulator's Tea answers never echo a token;
+    # an RPC-style gateway does. The error is the Tea SDK's own class, raised by the call we wrap.
+    credentials = TeaCredentialsProvider(make_provider(mismatch), NAME)
+    token = issued_token(mismatch)
+    server_message = SIGNATURE_MISMATCH_PREFIX + string_to_sign("GET", {"SecurityToken": token})
+
+    def call() -> None:
+        raise TeaClientException(
+            status_code=400,
+            code="SignatureDoesNotMatch",
+            message=f"code: 400, {server_message} request id: R-1",
+            request_id="R-1",
+            data={"Code": "SignatureDoesNotMatch", "Message": server_message, "statusCode": 400},
+        )
+
+    with pytest.raises(TeaClientException) as info:
+        call_with_refresh(credentials, call)
+    error = info.value
+    assert (type(error), error.code, error.status_code, error.request_id) == (
+        TeaClientException,
+        "SignatureDoesNotMatch",
+        400,
+        "R-1",
+    )
+    assert_contains(error.message, f"SecurityToken%3D{MASK}", "the server's message, token redacted")
+    assert_no_token(token, str(error), repr(vars(error)))
+
+    async def async_call() -> None:
+        call()
+
+    with pytest.raises(TeaClientException) as async_info:
+        asyncio.run(call_with_refresh_async(credentials, async_call))
+    assert_no_token(token, repr(vars(async_info.value)))
