@@ -372,3 +372,37 @@ def test_tea_call_with_refresh_redacts_the_error_it_raises(
     with pytest.raises(TeaClientException) as async_info:
         asyncio.run(call_with_refresh_async(credentials, async_call))
     assert_no_token(token, repr(vars(async_info.value)))
+
+
+@pytest.mark.parametrize("outcome", ["success", "SignatureDoesNotMatch"])
+def test_proxy_acs_client_leaves_no_token_in_the_callers_request(
+    local_aliyun: LocalAliyun, make_provider: Callable[..., CredentialsProvider], outcome: str
+) -> None:
+    extra = {"AccessKeySecret": WRONG_SECRET} if outcome != "success" else None
+    local_aliyun.create_ram_secret(NAME, with_sts_token=True, extra_data=extra)
+    client = ProxyAcsClient(NAME, provider=make_provider(local_aliyun))
+    request = sts_request(local_aliyun)
+    for _ in range(2):  # the same request object, sent twice, as a caller may
+        if outcome == "success":
+            client.do_action_with_exception(request)
+        else:
+            with pytest.raises(ServerException):
+                client.do_action_with_exception(request)
+        left = "SecurityToken" in request.get_query_params()
+        assert not left, "the signer's SecurityToken is still in the caller's request"
+        assert_no_token(issued_token(local_aliyun), repr(vars(request)), repr(vars(request.request)))
+    key_id = local_aliyun.current_key(NAME).access_key_id
+    # Both calls were signed with the token (the emulator refuses an STS key without it).
+    assert local_aliyun.count("rpc", "GetCallerIdentity", key_id) == 2
+
+
+def test_proxy_acs_client_restores_a_token_the_caller_set(
+    local_aliyun: LocalAliyun, make_provider: Callable[..., CredentialsProvider]
+) -> None:
+    local_aliyun.create_ram_secret(NAME, with_sts_token=True)
+    client = ProxyAcsClient(NAME, provider=make_provider(local_aliyun))
+    request = sts_request(local_aliyun)
+    request.add_query_param("SecurityToken", "the-callers-own")
+    client.do_action_with_exception(request)  # signed with the managed token, which replaced it
+    restored = request.get_query_params().get("SecurityToken") == "the-callers-own"
+    assert restored, "the caller's own SecurityToken parameter is back"
