@@ -47,6 +47,7 @@ from common_plugin.ak_expire_handler import AKExpireHandler, judge_safely
 from common_plugin.credentials import ManagedCredential
 from common_plugin.exceptions import ProviderClosedError
 from common_plugin.manager import ProviderLease, default_manager
+from common_plugin.masking import redact_exception
 from common_plugin.provider import CredentialsProvider
 
 from .credentials_provider import ManagedOssCredentialsProvider
@@ -329,9 +330,15 @@ class ManagedClientMixin:
         # 2.19.1, pinned by tests/test_oss_hooks.py). The mixin precedes the oss2 class in the MRO,
         # so super() is oss2's implementation.
         send = super()._do  # type: ignore[misc]
-        return self._caller.call(
-            lambda attempt: send(method, bucket_name, key, **attempt), kwargs, method, bucket_name
-        )
+        try:
+            return self._caller.call(
+                lambda attempt: send(method, bucket_name, key, **attempt), kwargs, method, bucket_name
+            )
+        except Exception as error:
+            # oss2's error keeps the response body, details and headers, which after a
+            # SignatureDoesNotMatch echo x-oss-security-token: redact, keep the type and codes.
+            redact_exception(error)
+            raise
 
     def shutdown(self) -> None:
         """Release this client's lease and close the HTTP session it created. Idempotent.

@@ -40,6 +40,7 @@ from alibabacloud_oss_v2.types import CredentialsProvider as OssCredentialsProvi
 
 from common_plugin.ak_expire_handler import AKExpireHandler, as_expire_handler, judge_safely
 from common_plugin.credentials import ManagedCredential
+from common_plugin.masking import redact_exception
 from common_plugin.provider import CredentialsProvider
 
 from .handler import OssAKExpireHandler
@@ -151,6 +152,9 @@ class ManagedOssV2Retryer(Retryer):  # type: ignore[misc]
         return attempt if attempt is not None and attempt.owner is self._credentials else None
 
     def is_error_retryable(self, error: Exception) -> bool:
+        # The SDK raises this error (wrapped) if no attempt follows; its snapshot of the body and
+        # its headers echo x-oss-security-token after a SignatureDoesNotMatch.
+        redact_exception(error)
         if not judge_safely(self._handler, error):
             return bool(self._inner.is_error_retryable(error))
         attempt = self._attempt()

@@ -31,6 +31,7 @@ from common_plugin.ak_expire_handler import (
 from common_plugin.credentials import ManagedCredential
 from common_plugin.exceptions import ProviderClosedError
 from common_plugin.manager import default_manager
+from common_plugin.masking import redact_exception, redact_secrets
 from common_plugin.provider import CredentialsProvider
 
 __all__ = ["ProxyAcsClient", "SdkCoreAKExpireHandler"]
@@ -71,6 +72,40 @@ class _SnapshotSigner(Signer):  # type: ignore[misc]
         header = request.get_signed_header(region_id, cred.access_key_id, cred.access_key_secret)
         url = request.get_url(region_id, cred.access_key_id, cred.access_key_secret)
         return header, url
+
+
+_TOKEN_PARAM = "SecurityToken"  # noqa: S105 - a parameter name (RPC query)
+_TOKEN_HEADER = "x-acs-security-token"  # noqa: S105 - a header name (ROA)
+_ABSENT = object()
+
+
+def _caller_tokens(request: Any) -> tuple[object, object]:
+    """The token parameter and header the caller's request had before we signed it, if any."""
+    params = request.get_query_params() or {}
+    headers = request.get_headers() or {}
+    return params.get(_TOKEN_PARAM, _ABSENT), headers.get(_TOKEN_HEADER, _ABSENT)
+
+
+def _restore_caller_tokens(request: Any, before: tuple[object, object]) -> None:
+    """Undo what signing wrote into the caller's request: the managed token (as a query parameter
+    or a header) and, in the string to sign the SDK keeps on the request, its value."""
+    for mapping, name, value in (
+        (request.get_query_params(), _TOKEN_PARAM, before[0]),
+        (request.get_headers(), _TOKEN_HEADER, before[1]),
+    ):
+        if mapping is None:
+            continue
+        if value is _ABSENT:
+            mapping.pop(name, None)
+        else:
+            mapping[name] = value
+    # A CommonRequest signs through the RpcRequest/RoaRequest it builds (its ``request``), which
+    # shares its parameter and header dicts but keeps its own string to sign.
+    signed_requests: tuple[Any, ...] = (request, getattr(request, "request", None))
+    for signed in signed_requests:
+        string_to_sign = getattr(signed, "string_to_sign", None)
+        if isinstance(string_to_sign, str):
+            signed.string_to_sign = redact_secrets(string_to_sign)
 
 
 class ProxyAcsClient(AcsClient):  # type: ignore[misc]
@@ -173,6 +208,22 @@ class ProxyAcsClient(AcsClient):  # type: ignore[misc]
         return self._current().access_key_secret
 
     def _implementation_of_do_action(self, request: Any, signer: Any = None) -> Any:
+        # What leaves this client carries no token: the SDK's exception (returned by this hook and
+        # raised by the public methods; its message may hold the server's string to sign) and the
+        # caller's request, into which the signer wrote the token.
+        before = _caller_tokens(request)
+        try:
+            result = self._signed_with_retry(request, signer)
+        except Exception as error:
+            redact_exception(error)
+            raise
+        finally:
+            _restore_caller_tokens(request, before)
+        if result[3] is not None:
+            redact_exception(result[3])
+        return result
+
+    def _signed_with_retry(self, request: Any, signer: Any) -> Any:
         if signer is not None:  # an explicit signer from the caller wins, as in AcsClient
             return super()._implementation_of_do_action(request, signer)
         used = self._current()

@@ -9,16 +9,21 @@ keys (``DkmsService.issue_client_key``, which ``LocalAliyun.issue_client_key`` a
 go through), and the TLS server's private key PEM (``certs.generate_bundle``). Values shorter than
 :data:`MIN_SECRET_LENGTH` are not registered (a test's ``password="pw"`` would match everywhere).
 A long value (a private key) is searched for by a slice from its middle, so that a leak of most of
-it (a truncated body) is caught too.
+it (a truncated body) is caught too. Each value is also searched for URL-encoded once and twice
+(``/`` kept or encoded), the forms a token takes in a query string and in an RPC string to sign;
+and every base64 run in a collected text is decoded and searched too (oss2's ``x-oss-err`` header
+is the error body in base64).
 
 Where we look:
 
 * every log record at any level, from every logger (the root logger and the SDKs' loggers, which are
   set to DEBUG for the session; a logger that does not propagate gets our handler directly), with its
   formatted traceback;
-* the message of every exception of our root (``ManagedCredentialsError``) and of the SDKs'
-  ``ClientException``/``ServerException``/``TeaException``, captured when the exception is built,
-  so that exceptions a test catches with ``pytest.raises`` are checked too;
+* the message, ``args`` and attributes of every exception of our root (``ManagedCredentialsError``)
+  and of the SDKs' (aliyunsdkcore's ``ClientException``/``ServerException``, ``TeaException``,
+  oss2's ``OssError``, alibabacloud-oss-v2's ``BaseError``), recorded when the exception is built
+  and read when its test ends, so that exceptions a test catches with ``pytest.raises`` are checked
+  too, in the state a caller sees: after our wrappers redacted what the SDK put in them;
 * each test report: the failure text (``longrepr``), captured stdout and stderr (skipped for tests
   marked ``@pytest.mark.prints_secrets``, whose output holds a secret by design, e.g. the CLI's
   ``get``), and recorded warnings;
@@ -32,13 +37,17 @@ and the terminal names the secret's *kind* and where it appeared, never the secr
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import logging
+import re
 import threading
 import warnings
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -47,6 +56,7 @@ __all__ = ["MIN_SECRET_LENGTH", "Leak", "SecretRegistry", "observe", "register_s
 MIN_SECRET_LENGTH = 12
 _FRAGMENT = 40  # a long secret is searched for by this many characters from its middle
 _MARKER = "prints_secrets"
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{40,}={0,2}")
 
 
 @dataclass(frozen=True)
@@ -63,7 +73,8 @@ class SecretRegistry:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._needles: dict[str, str] = {}  # search text -> kind
+        self._secrets: dict[str, str] = {}  # secret value's needle -> kind (for the counts)
+        self._needles: dict[str, str] = {}  # search text (the value and its encodings) -> kind
         self._texts: list[tuple[str, str, str]] = []  # (where, source, text)
         self.where = "<outside any test>"
 
@@ -71,21 +82,19 @@ class SecretRegistry:
     def register(self, kind: str, value: object) -> None:
         if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH:
             return
-        needle = value
-        if len(value) > 2 * _FRAGMENT:
-            middle = len(value) // 2
-            needle = value[middle - _FRAGMENT // 2 : middle + _FRAGMENT // 2]
         with self._lock:
-            self._needles.setdefault(needle, kind)
+            self._secrets.setdefault(_needle(value), kind)
+            for form in _encoded_forms(value):
+                self._needles.setdefault(_needle(form), kind)
 
     def secret_count(self) -> int:
         with self._lock:
-            return len(self._needles)
+            return len(self._secrets)
 
     def kinds(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         with self._lock:
-            for kind in self._needles.values():
+            for kind in self._secrets.values():
                 counts[kind] = counts.get(kind, 0) + 1
         return counts
 
@@ -111,12 +120,44 @@ class SecretRegistry:
         pattern = _trie_regex(needles)
         found: dict[Leak, None] = {}
         for where, source, text in collected:
-            for match in pattern.finditer(text):
-                found[Leak(needles[match.group(0)], where, source)] = None
+            for searched in (text, *_decoded_base64_runs(text)):
+                for match in pattern.finditer(searched):
+                    found[Leak(needles[match.group(0)], where, source)] = None
         return list(found)
 
     def contains_secret(self, text: str) -> bool:
         return bool(self.leaks([("", "", text)]))
+
+
+def _needle(value: str) -> str:
+    """What to search for: the value, or a slice from the middle of a long one."""
+    if len(value) <= 2 * _FRAGMENT:
+        return value
+    middle = len(value) // 2
+    return value[middle - _FRAGMENT // 2 : middle + _FRAGMENT // 2]
+
+
+def _encoded_forms(value: str) -> set[str]:
+    """``value`` and its URL encodings, once and twice, with ``/`` encoded (the SDKs' RFC 3986
+    encoding) or kept (``urllib.parse.quote``'s default)."""
+    forms = {value}
+    for safe in ("", "/"):
+        once = quote(value, safe=safe)
+        forms.update((once, quote(once, safe=safe)))
+    return forms
+
+
+def _decoded_base64_runs(text: str) -> list[str]:
+    """The text of every base64 run in ``text`` that decodes (an ``x-oss-err`` header, a body)."""
+    decoded = []
+    for match in _BASE64_RUN.finditer(text):
+        run = match.group(0)
+        run = run[: len(run) - len(run) % 4]
+        try:
+            decoded.append(base64.b64decode(run, validate=True).decode("latin-1"))
+        except (binascii.Error, ValueError):
+            continue
+    return decoded
 
 
 def _trie_regex(needles: Iterable[str]) -> Any:
@@ -191,22 +232,50 @@ def _install_registration() -> None:
         bundle((), {}, certs._bundle)
 
 
+_pending_exceptions: list[BaseException] = []  # built during the current test, read when it ends
+_pending_ids: set[int] = set()
+_pending_lock = threading.Lock()
+_MAX_EXCEPTION_TEXT = 1_000_000
+
+
+def _exception_text(error: BaseException) -> str:
+    """What a caller can read from ``error``: its message, ``args`` and attributes."""
+    parts = [type(error).__name__]
+    for part in (lambda: str(error), lambda: repr(error.args), lambda: repr(vars(error))):
+        try:
+            parts.append(part())
+        except Exception as exc:  # noqa: BLE001 - a half-built exception or an odd attribute
+            parts.append(f"<unreadable: {type(exc).__name__}>")  # the other parts still count
+    return ": ".join(parts)[:_MAX_EXCEPTION_TEXT]
+
+
+def _flush_exceptions(where: str) -> None:
+    with _pending_lock:
+        pending = list(_pending_exceptions)
+        _pending_exceptions.clear()
+        _pending_ids.clear()
+    for error in pending:
+        registry.observe("exception", _exception_text(error), where)
+
+
 def _install_exception_capture() -> None:
+    from alibabacloud_oss_v2.exceptions import BaseError as OssV2Error
     from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
+    from oss2.exceptions import OssError
     from Tea.exceptions import TeaException
 
     from common_plugin.exceptions import ManagedCredentialsError
 
-    for cls in (ManagedCredentialsError, ClientException, ServerException, TeaException):
+    hooked = (ManagedCredentialsError, ClientException, ServerException, TeaException, OssError, OssV2Error)
+    for cls in hooked:
         original = cls.__init__
 
         def init(self: BaseException, *args: Any, __original: Any = original, **kwargs: Any) -> None:
             __original(self, *args, **kwargs)
-            try:
-                text = str(self)
-            except Exception:  # noqa: BLE001 - a half-built exception; its args still count
-                text = repr(args)
-            registry.observe("exception", f"{type(self).__name__}: {text}")
+            with _pending_lock:
+                if id(self) not in _pending_ids:  # a subclass may run two hooked __init__s
+                    _pending_ids.add(id(self))
+                    _pending_exceptions.append(self)
 
         cls.__init__ = init  # type: ignore[method-assign]
 
@@ -293,11 +362,13 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_runtest_protocol(
     item: pytest.Item, nextitem: pytest.Item | None
 ) -> Generator[None, object, object]:
+    _flush_exceptions(registry.where)  # built between tests (e.g. by a fixture of a module)
     registry.where = item.nodeid
     _cover_non_propagating()  # SDK modules imported by this test's module
     try:
         return (yield)
     finally:
+        _flush_exceptions(item.nodeid)  # after teardown: as the test and our wrappers left them
         registry.where = f"<after {item.nodeid}>"
 
 
@@ -322,6 +393,7 @@ def pytest_warning_recorded(warning_message: warnings.WarningMessage, when: str,
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not getattr(session.config, "_secret_hygiene", False):
         return
+    _flush_exceptions(registry.where)
     leaks = registry.leaks()
     session.config._secret_hygiene_leaks = leaks  # type: ignore[attr-defined]
     if leaks and session.exitstatus == 0:

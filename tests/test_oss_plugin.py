@@ -241,7 +241,7 @@ def test_sts_token_secret_sends_the_token_and_keeps_it_out_of_logs(
 
 
 def test_token_redaction_forms() -> None:
-    from common_plugin.sources.sdk_logging import redact_tokens
+    from common_plugin.masking import redact_secrets as redact_tokens
 
     token = "CAIS" + "Ab1+/=_-" * 4
     for text in (

@@ -90,6 +90,65 @@ def test_guard_fails_the_session_on_a_leak_and_names_only_kind_and_place(
     assert "signing with" not in out and "bad value" not in out  # nothing of the leaked text
 
 
+_ENCODED_LEAKS = """
+import base64
+import logging
+from urllib.parse import quote
+
+import oss2
+import pytest
+from secret_hygiene import register_secret
+
+from common_plugin.masking import redact_exception
+
+# Standard base64 like a real STS token: URL-encoding changes every part of it.
+TOKEN = "CAIS" + "ab+/" * 30 + "x=="
+register_secret("STS SecurityToken", TOKEN)
+
+BODY = f"<Error><StringToSign>GET\\nx-oss-security-token:{TOKEN}</StringToSign></Error>".encode()
+
+def oss_error():
+    return oss2.exceptions.ServerError(403, {}, BODY, {"Code": "SignatureDoesNotMatch"})
+
+def test_logs_a_token_url_encoded_once():
+    logging.getLogger("some.sdk").error("sign: SecurityToken%%3D%s", quote(TOKEN, safe=""))
+
+def test_logs_a_string_to_sign_encoded_twice():
+    logging.getLogger("some.sdk").error("sign: %s", quote(quote("SecurityToken=" + TOKEN, safe=""), safe=""))
+
+def test_logs_a_base64_error_body():
+    logging.getLogger("some.sdk").debug("x-oss-err: %s", base64.b64encode(BODY).decode())
+
+def test_exception_body_holds_a_token():
+    with pytest.raises(oss2.exceptions.ServerError) as info:
+        raise oss_error()
+    assert "x-oss-security-token" not in str(info.value)  # only its body has it
+
+def test_exception_redacted_before_the_test_ends():
+    with pytest.raises(oss2.exceptions.ServerError) as info:
+        raise oss_error()
+    redact_exception(info.value)
+"""
+
+
+def test_guard_finds_url_encoded_and_base64_tokens_and_exception_attributes(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = _run_guarded(pytester, monkeypatch, _ENCODED_LEAKS)
+    result.assert_outcomes(passed=5)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    out = result.stdout.str()
+    for test, source in (
+        ("test_logs_a_token_url_encoded_once", "log"),
+        ("test_logs_a_string_to_sign_encoded_twice", "log"),
+        ("test_logs_a_base64_error_body", "log"),
+        ("test_exception_body_holds_a_token", "exception"),
+    ):
+        assert f"STS SecurityToken appeared in {source} of test_leaky.py::{test}" in out
+    assert "test_exception_redacted_before_the_test_ends" not in out  # read as the test left it
+    assert "4 leak(s)" in out and "ab+/" not in out and "ab%2B" not in out
+
+
 def test_guard_passes_a_clean_session(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     result = _run_guarded(pytester, monkeypatch, "def test_ok():\n    print('hello')\n")
     assert result.ret == pytest.ExitCode.OK

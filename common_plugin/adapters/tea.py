@@ -48,6 +48,7 @@ from ..ak_expire_handler import (
 )
 from ..credentials import ManagedCredential
 from ..exceptions import ProviderClosedError
+from ..masking import redact_exception
 from ..provider import CredentialsProvider
 from .aio import async_provider
 
@@ -280,6 +281,9 @@ def call_with_refresh(
             assert fresh is not None  # noqa: S101 - _changed() checked it
         _log_retry(credentials, getattr(call, "__name__", "a call"), fresh)
         return call(*args, **kwargs)
+    except Exception as error:
+        redact_exception(error)  # a server's error message may echo the request's token
+        raise
     finally:
         _CURRENT_CALL.reset(token)
 
@@ -320,6 +324,9 @@ async def call_with_refresh_async(
             assert fresh is not None  # noqa: S101 - _changed() checked it
         _log_retry(credentials, getattr(call, "__name__", "a call"), fresh)
         return await call(*args, **kwargs)
+    except Exception as error:
+        redact_exception(error)  # a server's error message may echo the request's token
+        raise
     finally:
         _CURRENT_CALL.reset(token)
 

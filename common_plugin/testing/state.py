@@ -6,6 +6,7 @@ thread-safe; times come from an injectable clock, so tests rotate and expire key
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import secrets
@@ -145,6 +146,12 @@ class FaultPlan:
             return None
 
 
+def _new_security_token() -> str:
+    """A token shaped like STS's: ``CAIS`` and standard base64 (``+``, ``/``, ``=`` padding), so that
+    it changes when URL-encoded, as real tokens do in query strings and strings to sign."""
+    return "CAIS" + base64.b64encode(secrets.token_bytes(128)).decode("ascii")
+
+
 class CloudState:
     """Keys, secrets, counters and faults of one emulated cloud account.
 
@@ -178,7 +185,7 @@ class CloudState:
             access_key_id=prefix + secrets.token_hex(10).upper(),
             access_key_secret=secrets.token_urlsafe(22),
             created_at=now,
-            security_token=("CAIS" + secrets.token_urlsafe(48)) if with_sts_token else None,
+            security_token=_new_security_token() if with_sts_token else None,
             token_expires_at=(now + token_ttl_seconds) if with_sts_token else None,
         )
         with self._lock:
