@@ -6,12 +6,13 @@ truncated 200 reply is part of a SecretData. Its DEBUG line "Request received. .
 lists the signed query parameters, which with an STS key (``credentials_type=ram_role`` for the
 gateway, or a managed secret holding an STS token used by ``ProxyAcsClient``) include the
 ``SecurityToken``. oss2 logs, at DEBUG, its request headers and string to sign, which hold
-``x-oss-security-token`` for an STS key.
+``x-oss-security-token`` for an STS key. The Tea cores' ``DEBUG=sdk`` dumps (``darabonba-core`` for
+Tea V2 clients, ``alibabacloud-tea`` for the DKMS client and the credentials providers) list request
+headers, ``x-acs-security-token`` among them when the signing key is an STS key.
 
 We drop or mask exactly those records with filters on the SDKs' loggers, installed when
 :mod:`common_plugin.sources` is imported (so every plugin is covered, whatever it builds first): the
-only change we make to other libraries' logging, made for a security reason. (alibabacloud-tea's
-``DEBUG=sdk`` dump shows headers only: a request signature, no secret.)
+only change we make to other libraries' logging, made for a security reason.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def redact_tokens(text: str) -> str:
 
 
 class _MaskTokensFilter(logging.Filter):
-    """Mask STS tokens in messages (oss2 headers and strings to sign)."""
+    """Mask STS tokens in messages (oss2 headers and strings to sign, the Tea cores' header dumps)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.args:  # oss2 formats eagerly, but a future version may not
@@ -89,6 +90,8 @@ def silence_sdk_wire_logging() -> None:
             "oss2.http",
             "oss2.api",
             "oss2.resumable",
+            "darabonba-core",
+            "alibabacloud-tea",
         ):
             logging.getLogger(name).addFilter(_MaskTokensFilter())
         _installed = True
