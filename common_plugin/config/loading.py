@@ -41,6 +41,7 @@ from . import validation as v
 from .endpoints import DkmsInstanceConfig, KmsRegionConfig, parse_dkms_instances, parse_kms_regions
 from .file_name import DEFAULT_CONFIG_NAME, get_config_name
 from .gateway_credentials import GatewayCredentialsConfig, parse_credentials
+from .kms_instances import RamInstanceConfig, check_ram_credentials, parse_ram_instances
 from .properties import read_properties_file
 from .validation import Entry, error
 
@@ -51,6 +52,7 @@ __all__ = [
     "GatewayCredentialsConfig",
     "KmsRegionConfig",
     "ProviderConfig",
+    "RamInstanceConfig",
     "load_config",
 ]
 
@@ -110,9 +112,13 @@ class ProviderConfig:
     """The whole validated configuration. Immutable and safe to share between threads.
 
     Attributes:
-        dkms_instances: DKMS instances, tried in order.
+        dkms_instances: DKMS instances reached with a client key, tried in order.
+        ram_instances: KMS instances reached with the RAM credentials of ``credentials`` (entries of
+            ``cache_client_dkms_config_info`` without ``clientKeyFile``), tried in order after
+            ``dkms_instances``.
         kms_regions: shared-gateway regions, tried in order after the DKMS instances.
-        credentials: how to authenticate to the shared gateway; ``None`` when only DKMS is used.
+        credentials: how to authenticate to the shared gateway and to ``ram_instances``; ``None``
+            when only client keys are used.
         secret_names: secrets to fetch at start-up (order kept, duplicates removed).
         kms_ca_file_path: CA bundle for the shared gateway, ``None`` for the system default.
         sts_endpoint: where ``ram_role``/``sts`` credentials send AssumeRole (``host[:port]`` or
@@ -133,6 +139,7 @@ class ProviderConfig:
     """
 
     dkms_instances: tuple[DkmsInstanceConfig, ...] = ()
+    ram_instances: tuple[RamInstanceConfig, ...] = ()
     kms_regions: tuple[KmsRegionConfig, ...] = ()
     credentials: GatewayCredentialsConfig | None = None
     secret_names: tuple[str, ...] = ()
@@ -258,8 +265,10 @@ def _build(entries: dict[str, Entry], environ: Mapping[str, str], source_path: P
     """Validate the merged entries into a ProviderConfig."""
     present = {key: entry for key, entry in entries.items() if entry.value}
     dkms = parse_dkms_instances(present[DKMS_KEY], environ) if DKMS_KEY in present else ()
+    ram_instances = parse_ram_instances(present[DKMS_KEY]) if DKMS_KEY in present else ()
     regions = parse_kms_regions(present[REGIONS_KEY]) if REGIONS_KEY in present else ()
     credentials = parse_credentials(present, environ)
+    check_ram_credentials(ram_instances, credentials)
     if regions and credentials is None:
         raise error(
             f"{present[REGIONS_KEY].label} is set but credentials_type is not; the KMS shared gateway "
@@ -267,11 +276,12 @@ def _build(entries: dict[str, Entry], environ: Mapping[str, str], source_path: P
             "and its keys",
             REGIONS_KEY,
         )
-    if not dkms and not regions:
+    if not dkms and not ram_instances and not regions:
         raise ConfigError(
-            f"no KMS endpoint configured: set {DKMS_KEY} (a JSON array of DKMS instances with "
-            f"regionId, endpoint, clientKeyFile and a password source), or set {REGIONS_KEY} (a JSON "
-            'array like [{"regionId": "cn-hangzhou"}]) together with credentials_type',
+            f"no KMS endpoint configured: set {DKMS_KEY} (a JSON array of KMS instances with "
+            "regionId, endpoint and either clientKeyFile with a password source, or no client key "
+            f"and credentials_type), or set {REGIONS_KEY} (a JSON array like "
+            '[{"regionId": "cn-hangzhou"}]) together with credentials_type',
             key=DKMS_KEY,
         )
     ca_path = None
@@ -284,6 +294,7 @@ def _build(entries: dict[str, Entry], environ: Mapping[str, str], source_path: P
         raise error("refresh_interval must not be shorter than min_refresh_interval", "refresh_interval")
     return ProviderConfig(
         dkms_instances=dkms,
+        ram_instances=ram_instances,
         kms_regions=regions,
         credentials=credentials,
         secret_names=_parse_secret_names(present.get("secret_names")),
