@@ -133,7 +133,8 @@ def _run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
     where = config.source_path or "the environment"
     print(f"configuration OK: {where}", file=out)
     print(
-        f"  sources: {len(config.dkms_instances)} DKMS instance(s), {len(config.kms_regions)} KMS region(s)",
+        f"  sources: {len(config.dkms_instances)} DKMS instance(s) with a client key, "
+        f"{len(config.ram_instances)} with RAM credentials, {len(config.kms_regions)} KMS region(s)",
         file=out,
     )
     if not names:
