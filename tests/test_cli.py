@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -123,6 +126,46 @@ def test_emulator_command_prints_a_ready_config_and_stops(tmp_path: Path) -> Non
         stop.set()
         runner.join(timeout=10)
     assert not runner.is_alive()
+
+
+@pytest.mark.parametrize("mode", ["dkms", "instance"])
+def test_emulator_prints_a_snippet_another_process_runs(tmp_path: Path, mode: str) -> None:
+    """What a newcomer copies from the emulator's output works, as is, in a separate process."""
+    stop = threading.Event()
+    out = io.StringIO()
+    args = argparse.Namespace(workdir=str(tmp_path / "cloud"), secret=[], mode=mode, no_tls=False)
+    ready = threading.Event()
+    runner = threading.Thread(target=cli._run_emulator, args=(args, out, stop, ready))
+    runner.start()
+    try:
+        assert ready.wait(30)
+        text = out.getvalue()
+        first = text.index(cli.SNIPPET_MARK)
+        last = text.index(cli.SNIPPET_MARK, first + 1) + len(cli.SNIPPET_MARK)
+        snippet = tmp_path / "snippet.py"
+        snippet.write_text(text[first:last] + "\n")
+        env = {
+            name: value
+            for name, value in os.environ.items()
+            if name.upper() not in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+            and not name.startswith(("ALIYUN_", "ALIBABA_CLOUD_"))
+        }
+        result = subprocess.run(  # noqa: S603 - our own interpreter and the printed snippet
+            [sys.executable, str(snippet)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        stop.set()
+        runner.join(timeout=10)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert json.loads(lines[0])["Arn"].startswith("acs:ram::") and lines[1] == "hello from a managed key"
+    assert str(tmp_path / "cloud" / "managed_credentials_providers.properties") in text
 
 
 def test_demo_runs_without_failures() -> None:

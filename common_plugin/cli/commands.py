@@ -89,7 +89,11 @@ def _parser() -> argparse.ArgumentParser:
         help="create this RAM credential secret (default: demo-app-key)",
     )
     emulator.add_argument(
-        "--mode", choices=("dkms", "gateway"), default="dkms", help="which KMS path the properties use"
+        "--mode",
+        choices=("dkms", "gateway", "instance"),
+        default="dkms",
+        help="which KMS path the properties use: a client key (dkms), the shared gateway, or a KMS "
+        "instance with RAM credentials (instance)",
     )
     emulator.add_argument("--no-tls", action="store_true", help="serve DKMS and KMS over plain HTTP")
     emulator.set_defaults(run=_run_emulator)
@@ -217,6 +221,10 @@ def _run_emulator(
             f"  DKMS:  {cloud.dkms_endpoint}   KMS: {cloud.kms_endpoint}   OSS: {cloud.oss_endpoint}",
             file=out,
         )
+        print(
+            f"  KMS instance (RAM credentials): {cloud.kms_instance_endpoint} (CA {cloud.instance_ca_file})",
+            file=out,
+        )
         print(f"  RPC:   {cloud.rpc_url}   STS: {cloud.sts_url}", file=out)
         print(
             f"  admin: {cloud.admin_url} (send 'Authorization: Bearer <{cloud.workdir}/admin-token>')",
@@ -231,11 +239,48 @@ def _run_emulator(
             file=out,
         )
         print("  managed-credentials check --config " + str(properties), file=out)
+        print(
+            "from another process (Python; unset HTTP_PROXY/HTTPS_PROXY first: the SDKs send "
+            "127.0.0.1 traffic through them):",
+            file=out,
+        )
+        print(client_snippet(properties, names[0], cloud.rpc_endpoint, str(cloud.oss_endpoint)), file=out)
         print("Ctrl-C stops it.", file=out, flush=True)
         if ready is not None:
             ready.set()
         (stop or threading.Event()).wait()
     return 0
+
+
+SNIPPET_MARK = "# ---8<--- managed-credentials emulator snippet"
+
+
+def client_snippet(properties: Path, secret_name: str, rpc_endpoint: str, oss_endpoint: str) -> str:
+    """Python that calls the emulator from another process: an OpenAPI call and an OSS round trip.
+
+    Between two :data:`SNIPPET_MARK` lines, unindented, so it can be pasted into a file as it is.
+    """
+    return "\n".join(
+        [
+            SNIPPET_MARK,
+            "from aliyunsdkcore.request import CommonRequest",
+            "from common_plugin import ConfigLoader",
+            "from oss_plugin import ProxyBucket",
+            "from sdk_core_plugin import ProxyAcsClient",
+            "",
+            f"ConfigLoader.set_config_name({str(properties)!r})  # before the first client",
+            f"with ProxyAcsClient({secret_name!r}, region_id='cn-hangzhou') as client:",
+            f"    request = CommonRequest(domain={rpc_endpoint!r}, version='2015-04-01',",
+            "                            action_name='GetCallerIdentity')",
+            "    request.set_protocol_type('http')  # the emulator's OpenAPI endpoint is plain HTTP",
+            "    print(client.do_action_with_exception(request).decode())",
+            f"bucket = ProxyBucket({secret_name!r}, {oss_endpoint!r}, 'demo-bucket')",
+            "bucket.put_object('hello.txt', b'hello from a managed key')",
+            "print(bucket.get_object('hello.txt').read().decode())",
+            "bucket.shutdown()",
+            SNIPPET_MARK,
+        ]
+    )
 
 
 def _run_demo(args: argparse.Namespace, out: TextIO | None = None) -> int:
