@@ -6,6 +6,7 @@ import argparse
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -96,7 +97,27 @@ def test_get_env_and_json(
     assert out.err == ""
     assert cli.main(["get", "app-key", "--config", str(properties), "--format", "json"]) == 0
     document = json.loads(capsys.readouterr().out)
-    assert document["AccessKeyId"] == key.access_key_id and document["Version"] == 1
+    # The four documented fields, always; a RAM user's key has no token and no fixed expiry.
+    assert document == {
+        "AccessKeyId": key.access_key_id,
+        "AccessKeySecret": key.access_key_secret,
+        "SecurityToken": None,
+        "Expiration": None,
+    }
+
+
+@pytest.mark.prints_secrets
+def test_get_json_of_an_sts_secret_has_its_token_and_expiration(
+    local_aliyun: LocalAliyun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    local_aliyun.create_ram_secret("sts-key", with_sts_token=True, token_ttl_seconds=3600)
+    path = local_aliyun.write_properties(tmp_path / "p.properties")
+    assert cli.main(["get", "sts-key", "--config", str(path), "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    key = local_aliyun.current_key("sts-key")
+    assert list(document) == ["AccessKeyId", "AccessKeySecret", "SecurityToken", "Expiration"]
+    assert document["AccessKeyId"] == key.access_key_id and document["SecurityToken"] == key.security_token
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", document["Expiration"])
 
 
 def test_help_for_every_command(capsys: pytest.CaptureFixture[str]) -> None:

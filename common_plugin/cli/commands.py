@@ -20,6 +20,7 @@ from ..exceptions import ConfigError, ManagedCredentialsError
 
 if TYPE_CHECKING:
     from ..config.loading import ProviderConfig
+    from ..credentials import ManagedCredential
 
 __all__ = ["main"]
 
@@ -181,22 +182,27 @@ def _run_get(args: argparse.Namespace, out: TextIO | None = None) -> int:
     with provider_from_config(config, scheduler=ManualScheduler(), preload=False) as provider:
         cred = provider.get(args.secret)
     if args.format == "json":
-        document: dict[str, object] = {
-            "Version": 1,
-            "AccessKeyId": cred.access_key_id,
-            "AccessKeySecret": cred.access_key_secret,
-        }
-        if cred.security_token:
-            document["SecurityToken"] = cred.security_token
-        if cred.expires_at:
-            document["Expiration"] = _when(cred.expires_at).replace(" ", "T")
-        print(json.dumps(document), file=out)
+        print(json.dumps(credential_document(cred)), file=out)
     else:
         print(f"export ALIBABA_CLOUD_ACCESS_KEY_ID={shlex.quote(cred.access_key_id)}", file=out)
         print(f"export ALIBABA_CLOUD_ACCESS_KEY_SECRET={shlex.quote(cred.access_key_secret)}", file=out)
         if cred.security_token:
             print(f"export ALIBABA_CLOUD_SECURITY_TOKEN={shlex.quote(cred.security_token)}", file=out)
     return 0
+
+
+def credential_document(cred: ManagedCredential) -> dict[str, str | None]:
+    """What ``get --format json`` prints: always these four fields, in this order.
+
+    ``SecurityToken`` and ``Expiration`` (UTC, ``2026-01-31T08:00:00Z``) are ``null`` for a RAM
+    user's AccessKey, which has no token and no fixed expiry.
+    """
+    return {
+        "AccessKeyId": cred.access_key_id,
+        "AccessKeySecret": cred.access_key_secret,
+        "SecurityToken": cred.security_token or None,
+        "Expiration": _when(cred.expires_at).replace(" ", "T") if cred.expires_at else None,
+    }
 
 
 def _run_emulator(
