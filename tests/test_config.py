@@ -155,7 +155,7 @@ def test_home_is_expanded(keys: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 DKMS_ERRORS = [
-    ("not JSON", "[{'regionId': 1}]", "not valid JSON (Expecting property name"),
+    ("not JSON", "[{'regionId': 1}]", "not valid JSON: Expecting property name"),
     ("not array", "42", "non-empty JSON array"),
     ("empty array", "[]", "non-empty JSON array"),
     ("item not object", "[1]", "[0]: must be a JSON object"),
@@ -241,8 +241,44 @@ def test_client_key_file_not_object(keys: Path) -> None:
 def test_bad_json_names_position_not_text(keys: Path) -> None:
     value = '[{"regionId": "cn-hangzhou", "endpoint": "distinctive-host" "x"}]'
     message = str(fail({"cache_client_dkms_config_info": value}, keys))
-    assert "line 1 column" in message
+    assert message.startswith(
+        "cache_client_dkms_config_info: not valid JSON: Expecting ',' delimiter at character 61 of the value"
+    )
     assert "distinctive-host" not in message
+
+
+def test_bad_json_in_a_file_names_the_file_and_its_line(tmp_path: Path) -> None:
+    """Not the decoder's "line 1 column 62", which reads like a place in the file."""
+    path = tmp_path / "app.properties"
+    value = '[{"regionId": "cn-hangzhou", "endpoint": "distinctive-host" "x"}]'
+    path.write_text(f"# comment\n\nrefresh_interval=6h\ncache_client_dkms_config_info={value}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    message = str(info.value)
+    assert message.startswith(
+        f"cache_client_dkms_config_info ({path}, line 4): not valid JSON: Expecting ',' delimiter at "
+        "character 61 of the value"
+    )
+    assert "distinctive-host" not in message and "column" not in message
+    assert info.value.path == str(path) and info.value.key == "cache_client_dkms_config_info"
+
+
+def test_unknown_credentials_type_names_file_line_and_value(tmp_path: Path) -> None:
+    path = tmp_path / "app.properties"
+    path.write_text('cache_client_region_id=[{"regionId":"r"}]\ncredentials_type=akk\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert str(info.value) == (
+        f"credentials_type ({path}, line 2): unknown credentials type 'akk'; use one of ak, sts, "
+        "ram_role, ecs_ram_role, client_key; did you mean 'ak'?"
+    )
+
+
+def test_unknown_credentials_type_never_echoes_what_may_be_a_secret(tmp_path: Path) -> None:
+    """A secret pasted on the wrong line is not shown; a type name is short and all letters."""
+    for value in (AK_SECRET, AK_ID, "Sup3rSecret"):
+        error = fail({"cache_client_region_id": REGION, "credentials_type": value}, tmp_path)
+        assert "unknown credentials type (not shown)" in str(error) and value not in str(error)
 
 
 # --- shared gateway regions and credentials -------------------------------------------------------

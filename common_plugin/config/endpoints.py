@@ -100,7 +100,7 @@ class KmsRegionConfig:
 
 def json_objects(entry: Entry) -> list[dict[str, object]]:
     """The JSON array of objects in ``entry`` (a single object counts as an array of one)."""
-    document = v.parse_json(entry.value, entry.label, entry.key)
+    document = v.parse_json_value(entry)
     if isinstance(document, dict):
         document = [document]  # a single object is an obvious slip; accept it
     if not isinstance(document, list) or not document:

@@ -23,7 +23,8 @@ environment values they resolve against ``base_dir`` (default: the current worki
 
 Everything that can be checked is checked here, once: files exist, JSON parses, client keys open
 with their passwords. Errors are :class:`~common_plugin.exceptions.ConfigError` naming the key, file
-or variable and never a value. Secrets are kept out of every ``repr``.
+(and line, where it helps find a value: bad JSON, an unknown ``credentials_type``) or variable, and
+never a value that may be secret. Secrets are kept out of every ``repr``.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from .endpoints import DkmsInstanceConfig, KmsRegionConfig, parse_dkms_instances
 from .file_name import DEFAULT_CONFIG_NAME, get_config_name
 from .gateway_credentials import GatewayCredentialsConfig, parse_credentials
 from .kms_instances import RamInstanceConfig, check_ram_credentials, parse_ram_instances
-from .properties import read_properties_file
+from .properties import read_properties_lines
 from .validation import Entry, error
 
 __all__ = [
@@ -181,6 +182,7 @@ def load_config(
     env: Mapping[str, str] = os.environ if environ is None else environ
     loose_base = v.cwd() if base_dir is None else v.resolve_path(os.fspath(base_dir), v.cwd())
     properties: Mapping[str, str] | None
+    lines: Mapping[str, int] = {}
     source_path: Path | None = None
     missing_default: Path | None = None
     if isinstance(source, Mapping):
@@ -192,7 +194,7 @@ def load_config(
         else:
             path = v.resolve_path(os.fspath(source), v.cwd())
         if _is_file(path):
-            properties, source_path, file_base = read_properties_file(path), path, path.parent
+            (properties, lines), source_path, file_base = read_properties_lines(path), path, path.parent
         elif source is None:
             properties, missing_default, file_base = None, path, loose_base
         else:
@@ -201,7 +203,7 @@ def load_config(
                 path=str(path),
             )
         origin = str(path)
-    entries = _gather(properties, origin, file_base, env, loose_base)
+    entries = _gather(properties, origin, file_base, env, loose_base, lines)
     if properties is None and not entries:
         raise ConfigError(
             f"no configuration: properties file {missing_default} does not exist and no "
@@ -236,8 +238,12 @@ def _gather(
     file_base: Path,
     environ: Mapping[str, str],
     env_base: Path,
+    lines: Mapping[str, int],
 ) -> dict[str, Entry]:
-    """Check the file's keys and merge file and environment into one entry per set key."""
+    """Check the file's keys and merge file and environment into one entry per set key.
+
+    ``lines`` holds the line each key of a file starts on (empty for a mapping).
+    """
     entries: dict[str, Entry] = {}
     for key, value in (properties or {}).items():
         if not isinstance(key, str) or key not in KNOWN_KEYS:
@@ -247,7 +253,8 @@ def _gather(
             raise ConfigError(f"unknown key {name!r} in {origin}{hint}", key=name)
         if not isinstance(value, str):
             raise error(f"{key} in {origin}: must be a string, not {type(value).__name__}", key)
-        entries[key] = Entry(key, value.strip(), key, file_base)
+        location = f"{origin}, line {lines[key]}" if key in lines else None
+        entries[key] = Entry(key, value.strip(), key, file_base, location)
     for key in sorted(KNOWN_KEYS - entries.keys()):
         found = v.env_lookup(key, environ)
         if found is not None:
