@@ -1,7 +1,8 @@
 """The samples in ``samples/`` run against the emulator and do what their docstrings say.
 
 Each sample's ``main`` is called in-process against ``local_aliyun`` (samples/ is not a package, so
-each file is loaded by path); one sample also runs stand-alone, as a user would run it.
+each file is loaded by path); some also run stand-alone, as a user would run them, and those that
+revoke a key must show a different key afterwards.
 """
 
 from __future__ import annotations
@@ -225,4 +226,36 @@ def test_a_sample_runs_stand_alone(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert re.search(r"signed with LTAI\*{4}[0-9A-Z]{4}", result.stdout)
     assert "caller: acs:ram::" in result.stdout
+    assert_only_masked_ids(result.stdout + result.stderr)
+
+
+ROTATION_MARK = "-- the key was rotated and the old one revoked"
+MASKED_ID = re.compile(r"LTAI\*{4}[0-9A-Za-z]{4}")
+
+
+@pytest.mark.parametrize("name", ["asyncio_provider", "tea_v2_client", "oss_v2_client"])
+def test_a_stand_alone_sample_shows_the_rotation(name: str, tmp_path: Path) -> None:
+    """Run as a user would: the lines printed after the revoke name a different key than before."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key.upper() not in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+        and not key.startswith(("ALIYUN_", "ALIBABA_CLOUD_"))
+    }
+    result = subprocess.run(  # noqa: S603 - our own interpreter and sample
+        [sys.executable, str(SAMPLES / f"{name}.py")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    before, _, after = result.stdout.partition(ROTATION_MARK + "\n")
+    assert after, result.stdout
+    old = set(MASKED_ID.findall(before))
+    assert len(old) == 1, before
+    last_line = after.splitlines()[-1]
+    assert MASKED_ID.findall(last_line) and not old & set(MASKED_ID.findall(last_line)), after
     assert_only_masked_ids(result.stdout + result.stderr)
