@@ -671,3 +671,23 @@ def test_instance_debug_logging_never_shows_the_sts_token(
     tokens = [k.security_token for k in local_aliyun.state._keys.values() if k.security_token]
     assert tokens and not any(token in text for token in tokens)
     assert local_aliyun.current_key("app-key").access_key_secret not in text
+
+
+def test_instance_says_when_the_credential_not_the_instance_is_unreachable(
+    local_aliyun: LocalAliyun, tmp_path: Path
+) -> None:
+    """An AssumeRole that cannot be sent is not reported as the instance being down."""
+    local_aliyun.create_ram_secret("app-key")
+    source = _source_of(
+        local_aliyun,
+        tmp_path,
+        "instance",
+        credentials_type="ram_role",
+        extra={"sts_endpoint": "http://127.0.0.1:9"},
+    )
+    with pytest.raises(SecretFetchError) as info:
+        source.get_secret_value("app-key")
+    assert info.value.code == "SDK.GetSessionCredentialFailed" and info.value.retryable
+    assert "could not be obtained" in str(info.value) and "(connection refused)" in str(info.value)
+    assert "sts_endpoint" in str(info.value)
+    assert local_aliyun.count("kms_instance") == 0

@@ -169,6 +169,14 @@ _TLS_FAILURE = re.compile(r"certificate[ _]verify[ _]failed|sslcertverification"
 _HTTP_CODE = re.compile(r"(?:http_code:\s*|HttpCode=)(\d{3})")
 
 
+def _transport_detail(text: str, kind: str) -> str:
+    """A short, secret-free name for a transport failure, from its text (which is never quoted)."""
+    if _TLS_FAILURE.search(text):
+        return "TLS verification failed"
+    lowered = text.lower()
+    return next((label for needles, label in _NETWORK_HINTS if any(n in lowered for n in needles)), kind)
+
+
 def _host_port(endpoint: str) -> str:
     host = endpoint.split("://", 1)[-1].split("/", 1)[0]
     return host if ":" in host else f"{host}:443"
@@ -204,6 +212,18 @@ def _fetch_error(secret_name: str, where: str, endpoint: str, exc: BaseException
         )
     if kind in ("RetryError", "ConnectionError") or isinstance(cause, OSError):
         text = str(cause)
+        if type(exc).__name__ == "UnretryableException" and getattr(exc, "last_request", 0) is None:
+            # No request was signed yet: the credentials provider's own call (AssumeRole, instance
+            # metadata) failed, not the call to the instance.
+            return SecretFetchError(
+                f"{where}: the RAM credential of credentials_type could not be obtained to sign "
+                f"GetSecretValue for {secret_name!r} ({_transport_detail(text, kind)}); check "
+                "sts_endpoint (ram_role, sts) or the instance metadata service (ecs_ram_role), and the "
+                "network",
+                secret_name=secret_name,
+                code="SDK.GetSessionCredentialFailed",
+                retryable=True,
+            )
         if _TLS_FAILURE.search(text):
             return SecretFetchError(
                 f"{where}: certificate verify failed for {_host_port(endpoint)}; set "
@@ -212,13 +232,9 @@ def _fetch_error(secret_name: str, where: str, endpoint: str, exc: BaseException
                 code="SDK.HttpError",
                 retryable=True,
             )
-        lowered = text.lower()
-        detail = next(
-            (label for needles, label in _NETWORK_HINTS if any(n in lowered for n in needles)), kind
-        )
         return SecretFetchError(
-            f"{where} unreachable for secret {secret_name!r} ({detail}); check the "
-            "endpoint, the network and caFilePath",
+            f"{where} unreachable for secret {secret_name!r} ({_transport_detail(text, kind)}); check "
+            "the endpoint, the network and caFilePath",
             secret_name=secret_name,
             code="SDK.HttpError",
             retryable=True,
