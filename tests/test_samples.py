@@ -29,6 +29,7 @@ MINE = (
     "dkms_client_key_config",
     "gateway_ak_config",
     "gateway_ram_role_config",
+    "kms_instance_ram_config",
     "proxy_acs_client_call",
     "proxy_bucket_upload_download",
     "custom_expire_handler",
@@ -120,6 +121,19 @@ def test_gateway_ram_role_config(cloud: LocalAliyun, capsys: pytest.CaptureFixtu
     assert cloud.count("kms", "GetSecretValue", gateway_key.access_key_id) == 0
     out = capsys.readouterr().out
     assert cloud.role_arn in out and cloud.sts_url in out
+    assert_only_masked_ids(out)
+
+
+def test_kms_instance_ram_config(cloud: LocalAliyun, capsys: pytest.CaptureFixture[str]) -> None:
+    properties = cloud.write_properties(mode="instance", credentials_type="ak", secret_names=[SECRET])
+    credential = load_sample("kms_instance_ram_config").main(properties)
+    assert credential.access_key_id == cloud.current_key(SECRET).access_key_id
+    gateway_key = cloud.gateway_access_key
+    assert gateway_key is not None
+    assert cloud.count("kms_instance", "GetSecretValue", gateway_key.access_key_id) == 1
+    assert dkms_fetches(cloud) == 0 and cloud.count("kms") == 0
+    out = capsys.readouterr().out
+    assert f"KMS instance {cloud.kms_instance_endpoint} " in out and "type='ak'" in out
     assert_only_masked_ids(out)
 
 
