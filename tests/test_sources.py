@@ -218,11 +218,17 @@ def test_gateway_source_with_a_client_key(local_aliyun: LocalAliyun, tmp_path: P
     assert info.value.code == "InvalidAccessKeyId.NotFound" and not info.value.retryable
 
 
-def test_plain_http_emulator_dkms(local_aliyun_factory: Callable[..., LocalAliyun], tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["dkms", "instance"])
+def test_plain_http_emulator_instances(
+    local_aliyun_factory: Callable[..., LocalAliyun],
+    tmp_path: Path,
+    mode: str,
+) -> None:
     cloud = local_aliyun_factory(tls=False)
     cloud.create_ram_secret("app-key")
-    source = build_source(load_config(cloud.write_properties(tmp_path / "p.properties")))
+    source = build_source(load_config(cloud.write_properties(tmp_path / "p.properties", mode=mode)))
     assert source.get_secret_value("app-key").secret_name == "app-key"
+    assert cloud.count(SERVICE[mode], "GetSecretValue") == 1
 
 
 def test_dkms_tls_is_verified_without_the_ca(local_aliyun: LocalAliyun) -> None:

@@ -76,8 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     emulator = commands.add_parser(
         "emulator",
         help="run the local Alibaba Cloud emulator until Ctrl-C",
-        description="Start the local emulator (DKMS, KMS, RPC, STS, OSS) on 127.0.0.1, create managed "
-        "RAM credential secrets, write a ready properties file and wait for Ctrl-C.",
+        description="Start the local emulator (DKMS, KMS gateway and instance, RPC, STS, OSS) on "
+        "127.0.0.1, create managed RAM credential secrets, write a ready properties file, print how "
+        "another process calls it, and wait for Ctrl-C.",
     )
     emulator.add_argument(
         "--workdir", metavar="DIR", help="where to write keys and properties (default: a temp dir)"
