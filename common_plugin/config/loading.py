@@ -140,7 +140,6 @@ class ProviderConfig:
     """
 
     dkms_instances: tuple[DkmsInstanceConfig, ...] = ()
-    ram_instances: tuple[RamInstanceConfig, ...] = ()
     kms_regions: tuple[KmsRegionConfig, ...] = ()
     credentials: GatewayCredentialsConfig | None = None
     secret_names: tuple[str, ...] = ()
@@ -157,6 +156,8 @@ class ProviderConfig:
     request_timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS
     max_fetch_attempts: int = DEFAULT_MAX_FETCH_ATTEMPTS
     source_path: Path | None = None
+    # Last, so that positional construction written before it existed keeps its meaning.
+    ram_instances: tuple[RamInstanceConfig, ...] = ()
 
 
 def load_config(
