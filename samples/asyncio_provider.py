@@ -23,7 +23,7 @@ async def main(
 ) -> list[str]:
     """Warm the cache, then make ``tasks`` concurrent GetCallerIdentity calls; return their ARNs."""
     credential = await get_async(provider, secret_name)  # never blocks the loop
-    print("signing with", credential.masked_access_key_id)
+    print(f"cached key {credential.masked_access_key_id}")
     credentials = TeaCredentialsProvider(provider, secret_name)
     config = open_api_models.Config(
         credential=credentials.credential_client(),
@@ -33,6 +33,9 @@ async def main(
     )
     sts = RefreshingTeaClient(StsClient(config), credentials)
     responses = await asyncio.gather(*(sts.get_caller_identity_async() for _ in range(tasks)))
+    # After a revoke the cached key above was refused; the calls were retried with the new one.
+    now = await get_async(provider, secret_name)
+    print(f"{len(responses)} calls signed; key now {now.masked_access_key_id}")
     return [str(r.body.arn) for r in responses]
 
 
@@ -43,6 +46,7 @@ if __name__ == "__main__":
     with LocalAliyun() as cloud:
         cloud.create_ram_secret("demo-app-key")
         with provider_from_config(load_config(cloud.write_properties())) as demo_provider:
-            print(len(asyncio.run(main(demo_provider, "demo-app-key", cloud.sts_endpoint, "http"))), "calls")
+            asyncio.run(main(demo_provider, "demo-app-key", cloud.sts_endpoint, "http"))
             cloud.rotate("demo-app-key")  # revoke: the tasks share one refresh
-            print(len(asyncio.run(main(demo_provider, "demo-app-key", cloud.sts_endpoint, "http"))), "calls")
+            print("-- the key was rotated and the old one revoked")
+            asyncio.run(main(demo_provider, "demo-app-key", cloud.sts_endpoint, "http"))

@@ -30,9 +30,11 @@ def make_client(
 
 
 def main(provider: CredentialsProvider, secret_name: str, endpoint: str, protocol: str = "https") -> str:
-    """Call GetCallerIdentity and return the caller's ARN."""
+    """Call GetCallerIdentity, print the caller and the key that signed; return the caller's ARN."""
     sts = make_client(provider, secret_name, endpoint, protocol)
-    return str(sts.get_caller_identity().body.arn)
+    arn = str(sts.get_caller_identity().body.arn)
+    print(f"{arn} signed with {provider.get(secret_name).masked_access_key_id}")
+    return arn
 
 
 if __name__ == "__main__":
@@ -42,6 +44,7 @@ if __name__ == "__main__":
     with LocalAliyun() as cloud:
         cloud.create_ram_secret("demo-app-key")
         with provider_from_config(load_config(cloud.write_properties())) as demo_provider:
-            print(main(demo_provider, "demo-app-key", cloud.sts_endpoint, protocol="http"))
+            main(demo_provider, "demo-app-key", cloud.sts_endpoint, protocol="http")
             cloud.rotate("demo-app-key")  # revoke the key behind the client's back
-            print(main(demo_provider, "demo-app-key", cloud.sts_endpoint, protocol="http"))
+            print("-- the key was rotated and the old one revoked")
+            main(demo_provider, "demo-app-key", cloud.sts_endpoint, protocol="http")  # one retry

@@ -265,8 +265,8 @@ CASES = [
         "DKMS info not JSON",
         ConfigError,
         lambda w: load_config(w.props("cache_client_dkms_config_info=[{regionId: x}\n")),
-        ("cache_client_dkms_config_info",),
-        "line 1 column",
+        ("cache_client_dkms_config_info", "bad.properties, line 1"),
+        "at character 3 of the value",
     ),
     Case(
         "DKMS info not an array of objects",
@@ -468,7 +468,7 @@ CASES = [
         "unknown credentials type",
         ConfigError,
         lambda w: load_config(w.props('cache_client_region_id=[{"regionId":"r"}]\ncredentials_type=akk\n')),
-        ("credentials_type",),
+        ("credentials_type", "bad.properties, line 2", "'akk'"),
         "use one of ak",
     ),
     Case(

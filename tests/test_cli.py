@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
+import re
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -93,7 +97,27 @@ def test_get_env_and_json(
     assert out.err == ""
     assert cli.main(["get", "app-key", "--config", str(properties), "--format", "json"]) == 0
     document = json.loads(capsys.readouterr().out)
-    assert document["AccessKeyId"] == key.access_key_id and document["Version"] == 1
+    # The four documented fields, always; a RAM user's key has no token and no fixed expiry.
+    assert document == {
+        "AccessKeyId": key.access_key_id,
+        "AccessKeySecret": key.access_key_secret,
+        "SecurityToken": None,
+        "Expiration": None,
+    }
+
+
+@pytest.mark.prints_secrets
+def test_get_json_of_an_sts_secret_has_its_token_and_expiration(
+    local_aliyun: LocalAliyun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    local_aliyun.create_ram_secret("sts-key", with_sts_token=True, token_ttl_seconds=3600)
+    path = local_aliyun.write_properties(tmp_path / "p.properties")
+    assert cli.main(["get", "sts-key", "--config", str(path), "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    key = local_aliyun.current_key("sts-key")
+    assert list(document) == ["AccessKeyId", "AccessKeySecret", "SecurityToken", "Expiration"]
+    assert document["AccessKeyId"] == key.access_key_id and document["SecurityToken"] == key.security_token
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", document["Expiration"])
 
 
 def test_help_for_every_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -123,6 +147,46 @@ def test_emulator_command_prints_a_ready_config_and_stops(tmp_path: Path) -> Non
         stop.set()
         runner.join(timeout=10)
     assert not runner.is_alive()
+
+
+@pytest.mark.parametrize("mode", ["dkms", "instance"])
+def test_emulator_prints_a_snippet_another_process_runs(tmp_path: Path, mode: str) -> None:
+    """What a newcomer copies from the emulator's output works, as is, in a separate process."""
+    stop = threading.Event()
+    out = io.StringIO()
+    args = argparse.Namespace(workdir=str(tmp_path / "cloud"), secret=[], mode=mode, no_tls=False)
+    ready = threading.Event()
+    runner = threading.Thread(target=cli._run_emulator, args=(args, out, stop, ready))
+    runner.start()
+    try:
+        assert ready.wait(30)
+        text = out.getvalue()
+        first = text.index(cli.SNIPPET_MARK)
+        last = text.index(cli.SNIPPET_MARK, first + 1) + len(cli.SNIPPET_MARK)
+        snippet = tmp_path / "snippet.py"
+        snippet.write_text(text[first:last] + "\n")
+        env = {
+            name: value
+            for name, value in os.environ.items()
+            if name.upper() not in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+            and not name.startswith(("ALIYUN_", "ALIBABA_CLOUD_"))
+        }
+        result = subprocess.run(  # noqa: S603 - our own interpreter and the printed snippet
+            [sys.executable, str(snippet)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        stop.set()
+        runner.join(timeout=10)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert json.loads(lines[0])["Arn"].startswith("acs:ram::") and lines[1] == "hello from a managed key"
+    assert str(tmp_path / "cloud" / "managed_credentials_providers.properties") in text
 
 
 def test_demo_runs_without_failures() -> None:

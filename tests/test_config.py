@@ -21,6 +21,7 @@ from common_plugin.config import (
     KNOWN_KEYS,
     KmsRegionConfig,
     ProviderConfig,
+    RamInstanceConfig,
     load_config,
 )
 from common_plugin.config.config_loader import ConfigLoader
@@ -154,7 +155,7 @@ def test_home_is_expanded(keys: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 DKMS_ERRORS = [
-    ("not JSON", "[{'regionId': 1}]", "not valid JSON (Expecting property name"),
+    ("not JSON", "[{'regionId': 1}]", "not valid JSON: Expecting property name"),
     ("not array", "42", "non-empty JSON array"),
     ("empty array", "[]", "non-empty JSON array"),
     ("item not object", "[1]", "[0]: must be a JSON object"),
@@ -240,13 +241,146 @@ def test_client_key_file_not_object(keys: Path) -> None:
 def test_bad_json_names_position_not_text(keys: Path) -> None:
     value = '[{"regionId": "cn-hangzhou", "endpoint": "distinctive-host" "x"}]'
     message = str(fail({"cache_client_dkms_config_info": value}, keys))
-    assert "line 1 column" in message
+    assert message.startswith(
+        "cache_client_dkms_config_info: not valid JSON: Expecting ',' delimiter at character 61 of the value"
+    )
     assert "distinctive-host" not in message
+
+
+def test_bad_json_in_a_file_names_the_file_and_its_line(tmp_path: Path) -> None:
+    """Not the decoder's "line 1 column 62", which reads like a place in the file."""
+    path = tmp_path / "app.properties"
+    value = '[{"regionId": "cn-hangzhou", "endpoint": "distinctive-host" "x"}]'
+    path.write_text(f"# comment\n\nrefresh_interval=6h\ncache_client_dkms_config_info={value}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    message = str(info.value)
+    assert message.startswith(
+        f"cache_client_dkms_config_info ({path}, line 4): not valid JSON: Expecting ',' delimiter at "
+        "character 61 of the value"
+    )
+    assert "distinctive-host" not in message and "column" not in message
+    assert info.value.path == str(path) and info.value.key == "cache_client_dkms_config_info"
+
+
+def test_unknown_credentials_type_names_file_line_and_value(tmp_path: Path) -> None:
+    path = tmp_path / "app.properties"
+    path.write_text('cache_client_region_id=[{"regionId":"r"}]\ncredentials_type=akk\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert str(info.value) == (
+        f"credentials_type ({path}, line 2): unknown credentials type 'akk'; use one of ak, sts, "
+        "ram_role, ecs_ram_role, client_key; did you mean 'ak'?"
+    )
+
+
+def test_unknown_credentials_type_never_echoes_what_may_be_a_secret(tmp_path: Path) -> None:
+    """A secret pasted on the wrong line is not shown; a type name is short and all letters."""
+    for value in (AK_SECRET, AK_ID, "Sup3rSecret"):
+        error = fail({"cache_client_region_id": REGION, "credentials_type": value}, tmp_path)
+        assert "unknown credentials type (not shown)" in str(error) and value not in str(error)
 
 
 # --- shared gateway regions and credentials -------------------------------------------------------
 
 AK = {"credentials_type": "ak", "credentials_access_key_id": AK_ID, "credentials_access_secret": AK_SECRET}
+
+
+# --- KMS instances reached with RAM credentials (DKMS entries without a client key) ----------------
+
+
+def ram_instance(**fields: Any) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "regionId": "cn-shanghai",
+        "endpoint": "kst-shh2.cryptoservice.kms.aliyuncs.com",
+        "caFilePath": "ca.pem",
+    }
+    item.update(fields)
+    return {k: v for k, v in item.items() if v is not None}
+
+
+def test_an_entry_without_a_client_key_is_reached_with_ram_credentials(keys: Path) -> None:
+    entries = [json.loads(dkms())[0], ram_instance(), ram_instance(regionId="cn-beijing", caFilePath=None)]
+    config = load({**AK, "cache_client_dkms_config_info": json.dumps(entries)}, keys)
+    assert [i.region_id for i in config.dkms_instances] == ["cn-hangzhou"]
+    assert config.ram_instances == (
+        RamInstanceConfig(
+            "cn-shanghai",
+            "kst-shh2.cryptoservice.kms.aliyuncs.com",
+            keys / "ca.pem",
+            "cache_client_dkms_config_info[1]",
+        ),
+        RamInstanceConfig(
+            "cn-beijing", "kst-shh2.cryptoservice.kms.aliyuncs.com", None, "cache_client_dkms_config_info[2]"
+        ),
+    )
+    assert config.credentials is not None and config.credentials.type == "ak"
+    only = load({**AK, "cache_client_dkms_config_info": json.dumps(ram_instance(ignoreSslCerts=False))}, keys)
+    assert only.dkms_instances == () and len(only.ram_instances) == 1 and only.kms_regions == ()
+
+
+@pytest.mark.parametrize("credentials_type", ["sts", "ram_role", "ecs_ram_role"])
+def test_ram_instances_take_every_openapi_credential_type(keys: Path, credentials_type: str) -> None:
+    props = {
+        "credentials_type": credentials_type,
+        "credentials_access_key_id": AK_ID,
+        "credentials_access_secret": AK_SECRET,
+        "credentials_role_arn": "acs:ram::1:role/r",
+        "credentials_role_name": "EcsRole",
+        "cache_client_dkms_config_info": json.dumps([ram_instance()]),
+    }
+    assert load(props, keys).ram_instances[0].region_id == "cn-shanghai"
+
+
+DKMS_KEY = "cache_client_dkms_config_info"
+RAM_INSTANCE_ERRORS = [
+    ("no credentials_type", {}, ram_instance(), "credentials_type", "[0] has no clientKeyFile"),
+    (
+        "client_key cannot sign OpenAPI",
+        {
+            "credentials_type": "client_key",
+            "client_key_private_key_path": "clientKey.json",
+            "client_key_password_from_file_path": "password.txt",
+        },
+        ram_instance(),
+        "credentials_type",
+        "'client_key' cannot sign OpenAPI calls to a KMS instance",
+    ),
+    (
+        "TLS stays on",
+        AK,
+        ram_instance(ignoreSslCerts=True),
+        "cache_client_dkms_config_info",
+        "[0].ignoreSslCerts: an instance reached with RAM credentials is always verified; set caFilePath",
+    ),
+    (
+        "mistyped clientKeyFile",
+        AK,
+        ram_instance(clientKeyfile="clientKey.json"),
+        "cache_client_dkms_config_info",
+        "unknown field 'clientKeyfile'; did you mean 'clientKeyFile'?",
+    ),
+    (
+        "mistyped caFilePath",
+        AK,
+        ram_instance(caFilepath="ca.pem"),
+        "cache_client_dkms_config_info",
+        "did you mean 'caFilePath'?",
+    ),
+    ("no endpoint", AK, ram_instance(endpoint=None), DKMS_KEY, "'endpoint' is required"),
+    ("no CA file", AK, ram_instance(caFilePath="nope.pem"), DKMS_KEY, "caFilePath: CA file"),
+]
+
+
+@pytest.mark.parametrize(
+    ("props", "entry", "key", "expected"),
+    [c[1:] for c in RAM_INSTANCE_ERRORS],
+    ids=[c[0] for c in RAM_INSTANCE_ERRORS],
+)
+def test_ram_instance_errors(keys: Path, props: dict[str, str], entry: Any, key: str, expected: str) -> None:
+    error = fail({**props, "cache_client_dkms_config_info": json.dumps([entry])}, keys)
+    assert error.key == key
+    assert expected in str(error) and "cache_client_dkms_config_info[0]" in str(error)
 
 
 def test_regions_and_endpoints(tmp_path: Path) -> None:

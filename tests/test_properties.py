@@ -8,7 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common_plugin.config.properties import parse_properties, read_properties_file
+from common_plugin.config.properties import (
+    parse_properties,
+    parse_properties_with_lines,
+    read_properties_file,
+)
 from common_plugin.exceptions import ConfigError
 
 CASES = [
@@ -142,3 +146,10 @@ def test_parser_raises_only_config_error(text: str) -> None:
     except ConfigError:
         return
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in result.items())
+
+
+def test_lines_are_where_each_kept_key_starts() -> None:
+    text = "# comment\n\na=1\nb=one \\\n  two\r\nc=3\ra=again\n"
+    values, lines = parse_properties_with_lines(text)
+    assert values == {"a": "again", "b": "one two", "c": "3"}
+    assert lines == {"a": 7, "b": 4, "c": 6}  # a later duplicate's line; a continuation's first line

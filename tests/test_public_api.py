@@ -42,6 +42,7 @@ PUBLIC = {
         "DkmsSource",
         "FailoverSource",
         "GatewaySource",
+        "KmsInstanceSource",
         "SecretSource",
         "build_source",
     },

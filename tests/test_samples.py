@@ -1,7 +1,8 @@
 """The samples in ``samples/`` run against the emulator and do what their docstrings say.
 
 Each sample's ``main`` is called in-process against ``local_aliyun`` (samples/ is not a package, so
-each file is loaded by path); one sample also runs stand-alone, as a user would run it.
+each file is loaded by path); some also run stand-alone, as a user would run them, and those that
+revoke a key must show a different key afterwards.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ MINE = (
     "dkms_client_key_config",
     "gateway_ak_config",
     "gateway_ram_role_config",
+    "kms_instance_ram_config",
     "proxy_acs_client_call",
     "proxy_bucket_upload_download",
     "custom_expire_handler",
@@ -119,6 +121,19 @@ def test_gateway_ram_role_config(cloud: LocalAliyun, capsys: pytest.CaptureFixtu
     assert cloud.count("kms", "GetSecretValue", gateway_key.access_key_id) == 0
     out = capsys.readouterr().out
     assert cloud.role_arn in out and cloud.sts_url in out
+    assert_only_masked_ids(out)
+
+
+def test_kms_instance_ram_config(cloud: LocalAliyun, capsys: pytest.CaptureFixture[str]) -> None:
+    properties = cloud.write_properties(mode="instance", credentials_type="ak", secret_names=[SECRET])
+    credential = load_sample("kms_instance_ram_config").main(properties)
+    assert credential.access_key_id == cloud.current_key(SECRET).access_key_id
+    gateway_key = cloud.gateway_access_key
+    assert gateway_key is not None
+    assert cloud.count("kms_instance", "GetSecretValue", gateway_key.access_key_id) == 1
+    assert dkms_fetches(cloud) == 0 and cloud.count("kms") == 0
+    out = capsys.readouterr().out
+    assert f"KMS instance {cloud.kms_instance_endpoint} " in out and "type='ak'" in out
     assert_only_masked_ids(out)
 
 
@@ -225,4 +240,36 @@ def test_a_sample_runs_stand_alone(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert re.search(r"signed with LTAI\*{4}[0-9A-Z]{4}", result.stdout)
     assert "caller: acs:ram::" in result.stdout
+    assert_only_masked_ids(result.stdout + result.stderr)
+
+
+ROTATION_MARK = "-- the key was rotated and the old one revoked"
+MASKED_ID = re.compile(r"LTAI\*{4}[0-9A-Za-z]{4}")
+
+
+@pytest.mark.parametrize("name", ["asyncio_provider", "tea_v2_client", "oss_v2_client"])
+def test_a_stand_alone_sample_shows_the_rotation(name: str, tmp_path: Path) -> None:
+    """Run as a user would: the lines printed after the revoke name a different key than before."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key.upper() not in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+        and not key.startswith(("ALIYUN_", "ALIBABA_CLOUD_"))
+    }
+    result = subprocess.run(  # noqa: S603 - our own interpreter and sample
+        [sys.executable, str(SAMPLES / f"{name}.py")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    before, _, after = result.stdout.partition(ROTATION_MARK + "\n")
+    assert after, result.stdout
+    old = set(MASKED_ID.findall(before))
+    assert len(old) == 1, before
+    last_line = after.splitlines()[-1]
+    assert MASKED_ID.findall(last_line) and not old & set(MASKED_ID.findall(last_line)), after
     assert_only_masked_ids(result.stdout + result.stderr)

@@ -20,6 +20,7 @@ from ..exceptions import ConfigError, ManagedCredentialsError
 
 if TYPE_CHECKING:
     from ..config.loading import ProviderConfig
+    from ..credentials import ManagedCredential
 
 __all__ = ["main"]
 
@@ -75,8 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     emulator = commands.add_parser(
         "emulator",
         help="run the local Alibaba Cloud emulator until Ctrl-C",
-        description="Start the local emulator (DKMS, KMS, RPC, STS, OSS) on 127.0.0.1, create managed "
-        "RAM credential secrets, write a ready properties file and wait for Ctrl-C.",
+        description="Start the local emulator (DKMS, KMS gateway and instance, RPC, STS, OSS) on "
+        "127.0.0.1, create managed RAM credential secrets, write a ready properties file, print how "
+        "another process calls it, and wait for Ctrl-C.",
     )
     emulator.add_argument(
         "--workdir", metavar="DIR", help="where to write keys and properties (default: a temp dir)"
@@ -89,7 +91,11 @@ def _parser() -> argparse.ArgumentParser:
         help="create this RAM credential secret (default: demo-app-key)",
     )
     emulator.add_argument(
-        "--mode", choices=("dkms", "gateway"), default="dkms", help="which KMS path the properties use"
+        "--mode",
+        choices=("dkms", "gateway", "instance"),
+        default="dkms",
+        help="which KMS path the properties use: a client key (dkms), the shared gateway, or a KMS "
+        "instance with RAM credentials (instance)",
     )
     emulator.add_argument("--no-tls", action="store_true", help="serve DKMS and KMS over plain HTTP")
     emulator.set_defaults(run=_run_emulator)
@@ -133,7 +139,8 @@ def _run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
     where = config.source_path or "the environment"
     print(f"configuration OK: {where}", file=out)
     print(
-        f"  sources: {len(config.dkms_instances)} DKMS instance(s), {len(config.kms_regions)} KMS region(s)",
+        f"  sources: {len(config.dkms_instances)} DKMS instance(s) with a client key, "
+        f"{len(config.ram_instances)} with RAM credentials, {len(config.kms_regions)} KMS region(s)",
         file=out,
     )
     if not names:
@@ -176,22 +183,27 @@ def _run_get(args: argparse.Namespace, out: TextIO | None = None) -> int:
     with provider_from_config(config, scheduler=ManualScheduler(), preload=False) as provider:
         cred = provider.get(args.secret)
     if args.format == "json":
-        document: dict[str, object] = {
-            "Version": 1,
-            "AccessKeyId": cred.access_key_id,
-            "AccessKeySecret": cred.access_key_secret,
-        }
-        if cred.security_token:
-            document["SecurityToken"] = cred.security_token
-        if cred.expires_at:
-            document["Expiration"] = _when(cred.expires_at).replace(" ", "T")
-        print(json.dumps(document), file=out)
+        print(json.dumps(credential_document(cred)), file=out)
     else:
         print(f"export ALIBABA_CLOUD_ACCESS_KEY_ID={shlex.quote(cred.access_key_id)}", file=out)
         print(f"export ALIBABA_CLOUD_ACCESS_KEY_SECRET={shlex.quote(cred.access_key_secret)}", file=out)
         if cred.security_token:
             print(f"export ALIBABA_CLOUD_SECURITY_TOKEN={shlex.quote(cred.security_token)}", file=out)
     return 0
+
+
+def credential_document(cred: ManagedCredential) -> dict[str, str | None]:
+    """What ``get --format json`` prints: always these four fields, in this order.
+
+    ``SecurityToken`` and ``Expiration`` (UTC, ``2026-01-31T08:00:00Z``) are ``null`` for a RAM
+    user's AccessKey, which has no token and no fixed expiry.
+    """
+    return {
+        "AccessKeyId": cred.access_key_id,
+        "AccessKeySecret": cred.access_key_secret,
+        "SecurityToken": cred.security_token or None,
+        "Expiration": _when(cred.expires_at).replace(" ", "T") if cred.expires_at else None,
+    }
 
 
 def _run_emulator(
@@ -216,6 +228,10 @@ def _run_emulator(
             f"  DKMS:  {cloud.dkms_endpoint}   KMS: {cloud.kms_endpoint}   OSS: {cloud.oss_endpoint}",
             file=out,
         )
+        print(
+            f"  KMS instance (RAM credentials): {cloud.kms_instance_endpoint} (CA {cloud.instance_ca_file})",
+            file=out,
+        )
         print(f"  RPC:   {cloud.rpc_url}   STS: {cloud.sts_url}", file=out)
         print(
             f"  admin: {cloud.admin_url} (send 'Authorization: Bearer <{cloud.workdir}/admin-token>')",
@@ -230,11 +246,48 @@ def _run_emulator(
             file=out,
         )
         print("  managed-credentials check --config " + str(properties), file=out)
+        print(
+            "from another process (Python; unset HTTP_PROXY/HTTPS_PROXY first: the SDKs send "
+            "127.0.0.1 traffic through them):",
+            file=out,
+        )
+        print(client_snippet(properties, names[0], cloud.rpc_endpoint, str(cloud.oss_endpoint)), file=out)
         print("Ctrl-C stops it.", file=out, flush=True)
         if ready is not None:
             ready.set()
         (stop or threading.Event()).wait()
     return 0
+
+
+SNIPPET_MARK = "# ---8<--- managed-credentials emulator snippet"
+
+
+def client_snippet(properties: Path, secret_name: str, rpc_endpoint: str, oss_endpoint: str) -> str:
+    """Python that calls the emulator from another process: an OpenAPI call and an OSS round trip.
+
+    Between two :data:`SNIPPET_MARK` lines, unindented, so it can be pasted into a file as it is.
+    """
+    return "\n".join(
+        [
+            SNIPPET_MARK,
+            "from aliyunsdkcore.request import CommonRequest",
+            "from common_plugin import ConfigLoader",
+            "from oss_plugin import ProxyBucket",
+            "from sdk_core_plugin import ProxyAcsClient",
+            "",
+            f"ConfigLoader.set_config_name({str(properties)!r})  # before the first client",
+            f"with ProxyAcsClient({secret_name!r}, region_id='cn-hangzhou') as client:",
+            f"    request = CommonRequest(domain={rpc_endpoint!r}, version='2015-04-01',",
+            "                            action_name='GetCallerIdentity')",
+            "    request.set_protocol_type('http')  # the emulator's OpenAPI endpoint is plain HTTP",
+            "    print(client.do_action_with_exception(request).decode())",
+            f"bucket = ProxyBucket({secret_name!r}, {oss_endpoint!r}, 'demo-bucket')",
+            "bucket.put_object('hello.txt', b'hello from a managed key')",
+            "print(bucket.get_object('hello.txt').read().decode())",
+            "bucket.shutdown()",
+            SNIPPET_MARK,
+        ]
+    )
 
 
 def _run_demo(args: argparse.Namespace, out: TextIO | None = None) -> int:

@@ -4,8 +4,9 @@
 The bottom layer of the package: it imports nothing from the other layers (sources, the provider,
 storage, adapters, the command line), only the shared exceptions, masking and credential-parsing
 helpers. Modules: :mod:`.properties` (Java-properties syntax), :mod:`.validation` (per-value checks),
-:mod:`.endpoints` (DKMS instances and KMS regions), :mod:`.gateway_credentials` (the KMS gateway's
-``credentials_type``), :mod:`.loading` (:func:`load_config`) and :mod:`.config_loader`
+:mod:`.endpoints` (DKMS instances and KMS regions), :mod:`.kms_instances` (KMS instances reached
+with RAM credentials), :mod:`.gateway_credentials` (``credentials_type``), :mod:`.loading`
+(:func:`load_config`) and :mod:`.config_loader`
 (:class:`ConfigLoader`, the process-wide file name of the suite we replace).
 """
 
@@ -19,6 +20,7 @@ from .loading import (
     GatewayCredentialsConfig,
     KmsRegionConfig,
     ProviderConfig,
+    RamInstanceConfig,
     load_config,
 )
 
@@ -30,5 +32,6 @@ __all__ = [
     "GatewayCredentialsConfig",
     "KmsRegionConfig",
     "ProviderConfig",
+    "RamInstanceConfig",
     "load_config",
 ]

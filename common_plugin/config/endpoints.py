@@ -2,7 +2,9 @@
 
 ``cache_client_dkms_config_info`` is a JSON array of objects with ``regionId``, ``endpoint``,
 ``clientKeyFile``, exactly one of ``passwordFromFilePath`` / ``passwordFromEnvVariable``, and the
-optional ``ignoreSslCerts`` (default false) and ``caFilePath``. ``cache_client_region_id`` is a JSON
+optional ``ignoreSslCerts`` (default false) and ``caFilePath``. An entry with none of the client-key
+fields names an instance reached with RAM credentials instead (:mod:`.kms_instances`); it is skipped
+here. ``cache_client_region_id`` is a JSON
 array of ``{"regionId": ..., "endpoint": ... (optional), "vpc": false}``. A single object instead of
 an array is accepted. Unknown fields are errors with a "did you mean" hint.
 """
@@ -16,9 +18,17 @@ from pathlib import Path
 from . import validation as v
 from .validation import Entry, error
 
-__all__ = ["DkmsInstanceConfig", "KmsRegionConfig", "parse_dkms_instances", "parse_kms_regions"]
+__all__ = [
+    "DKMS_FIELDS",
+    "DkmsInstanceConfig",
+    "KmsRegionConfig",
+    "is_ram_instance_entry",
+    "json_objects",
+    "parse_dkms_instances",
+    "parse_kms_regions",
+]
 
-_DKMS_FIELDS = (
+DKMS_FIELDS = (
     "regionId",
     "endpoint",
     "clientKeyFile",
@@ -28,6 +38,21 @@ _DKMS_FIELDS = (
     "caFilePath",
 )
 _REGION_FIELDS = ("regionId", "endpoint", "vpc")
+_CLIENT_KEY_FIELDS = (
+    "clientKeyFile",
+    "passwordFromFilePath",
+    "passwordFromEnvVariable",
+    "passwordFromFilePathName",
+)
+
+
+def is_ram_instance_entry(item: Mapping[str, object]) -> bool:
+    """An entry of ``cache_client_dkms_config_info`` with no client-key field: reached with RAM credentials.
+
+    An entry with only some of them (say a password source but no ``clientKeyFile``) stays a
+    client-key entry, so it gets the client-key errors ("field 'clientKeyFile' is required").
+    """
+    return not any(name in item for name in _CLIENT_KEY_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -73,8 +98,9 @@ class KmsRegionConfig:
         return f"{prefix}.{self.region_id}.aliyuncs.com"
 
 
-def _json_objects(entry: Entry) -> list[dict[str, object]]:
-    document = v.parse_json(entry.value, entry.label, entry.key)
+def json_objects(entry: Entry) -> list[dict[str, object]]:
+    """The JSON array of objects in ``entry`` (a single object counts as an array of one)."""
+    document = v.parse_json_value(entry)
     if isinstance(document, dict):
         document = [document]  # a single object is an obvious slip; accept it
     if not isinstance(document, list) or not document:
@@ -87,7 +113,7 @@ def _json_objects(entry: Entry) -> list[dict[str, object]]:
 
 def parse_kms_regions(entry: Entry) -> tuple[KmsRegionConfig, ...]:
     regions = []
-    for index, item in enumerate(_json_objects(entry)):
+    for index, item in enumerate(json_objects(entry)):
         label = f"{entry.label}[{index}]"
         v.check_fields(item, _REGION_FIELDS, label, entry.key)
         regions.append(
@@ -103,7 +129,9 @@ def parse_kms_regions(entry: Entry) -> tuple[KmsRegionConfig, ...]:
 def parse_dkms_instances(entry: Entry, environ: Mapping[str, str]) -> tuple[DkmsInstanceConfig, ...]:
     instances = []
     key = entry.key
-    for index, item in enumerate(_json_objects(entry)):
+    for index, item in enumerate(json_objects(entry)):
+        if is_ram_instance_entry(item):
+            continue
         label = f"{entry.label}[{index}]"
         if "passwordFromFilePathName" in item:
             raise error(
@@ -111,7 +139,7 @@ def parse_dkms_instances(entry: Entry, environ: Mapping[str, str]) -> tuple[Dkms
                 "in passwordFromFilePath, or name an environment variable in passwordFromEnvVariable",
                 key,
             )
-        v.check_fields(item, _DKMS_FIELDS, label, key)
+        v.check_fields(item, DKMS_FIELDS, label, key)
         region_id = v.required_string(item, "regionId", label, key)
         endpoint = v.required_string(item, "endpoint", label, key)
         key_file = v.required_string(item, "clientKeyFile", label, key)

@@ -15,6 +15,7 @@ Types (``credentials_type``, case-insensitive):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from .validation import Entry, error
 __all__ = ["CREDENTIALS_TYPES", "GatewayCredentialsConfig", "parse_credentials"]
 
 CREDENTIALS_TYPES = ("ak", "sts", "ram_role", "ecs_ram_role", "client_key")
+_TYPE_LIKE = re.compile(r"[A-Za-z][A-Za-z_-]{0,19}\Z")
 _LEGACY_TYPES = ("token",)
 _TYPE_KEY = "credentials_type"
 
@@ -86,8 +88,12 @@ def parse_credentials(
         return None
     kind = type_entry.value.lower()
     if kind not in CREDENTIALS_TYPES + _LEGACY_TYPES:
+        # A type name is no secret, but a value pasted on the wrong line may be: echo only what
+        # looks like a type name (an AccessKeyId is 24 characters, a secret 30).
+        given = repr(type_entry.value) if _TYPE_LIKE.match(type_entry.value) else "(not shown)"
         raise error(
-            f"{type_entry.label}: unknown credentials type; use one of {', '.join(CREDENTIALS_TYPES)}",
+            f"{type_entry.where}: unknown credentials type {given}; use one of "
+            f"{', '.join(CREDENTIALS_TYPES)}{v.did_you_mean(kind, CREDENTIALS_TYPES)}",
             _TYPE_KEY,
         )
 

@@ -23,7 +23,8 @@ environment values they resolve against ``base_dir`` (default: the current worki
 
 Everything that can be checked is checked here, once: files exist, JSON parses, client keys open
 with their passwords. Errors are :class:`~common_plugin.exceptions.ConfigError` naming the key, file
-or variable and never a value. Secrets are kept out of every ``repr``.
+(and line, where it helps find a value: bad JSON, an unknown ``credentials_type``) or variable, and
+never a value that may be secret. Secrets are kept out of every ``repr``.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ from .cache_folder import folder_problem
 from .endpoints import DkmsInstanceConfig, KmsRegionConfig, parse_dkms_instances, parse_kms_regions
 from .file_name import DEFAULT_CONFIG_NAME, get_config_name
 from .gateway_credentials import GatewayCredentialsConfig, parse_credentials
-from .properties import read_properties_file
+from .kms_instances import RamInstanceConfig, check_ram_credentials, parse_ram_instances
+from .properties import read_properties_lines
 from .validation import Entry, error
 
 __all__ = [
@@ -53,6 +55,7 @@ __all__ = [
     "GatewayCredentialsConfig",
     "KmsRegionConfig",
     "ProviderConfig",
+    "RamInstanceConfig",
     "load_config",
 ]
 
@@ -116,9 +119,13 @@ class ProviderConfig:
     """The whole validated configuration. Immutable and safe to share between threads.
 
     Attributes:
-        dkms_instances: DKMS instances, tried in order.
+        dkms_instances: DKMS instances reached with a client key, tried in order.
+        ram_instances: KMS instances reached with the RAM credentials of ``credentials`` (entries of
+            ``cache_client_dkms_config_info`` without ``clientKeyFile``), tried in order after
+            ``dkms_instances``.
         kms_regions: shared-gateway regions, tried in order after the DKMS instances.
-        credentials: how to authenticate to the shared gateway; ``None`` when only DKMS is used.
+        credentials: how to authenticate to the shared gateway and to ``ram_instances``; ``None``
+            when only client keys are used.
         secret_names: secrets to fetch at start-up (order kept, duplicates removed).
         kms_ca_file_path: CA bundle for the shared gateway, ``None`` for the system default.
         sts_endpoint: where ``ram_role``/``sts`` credentials send AssumeRole (``host[:port]`` or
@@ -156,6 +163,8 @@ class ProviderConfig:
     request_timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS
     max_fetch_attempts: int = DEFAULT_MAX_FETCH_ATTEMPTS
     source_path: Path | None = None
+    # Last, so that positional construction written before it existed keeps its meaning.
+    ram_instances: tuple[RamInstanceConfig, ...] = ()
 
 
 def load_config(
@@ -181,6 +190,7 @@ def load_config(
     env: Mapping[str, str] = os.environ if environ is None else environ
     loose_base = v.cwd() if base_dir is None else v.resolve_path(os.fspath(base_dir), v.cwd())
     properties: Mapping[str, str] | None
+    lines: Mapping[str, int] = {}
     source_path: Path | None = None
     missing_default: Path | None = None
     if isinstance(source, Mapping):
@@ -192,7 +202,7 @@ def load_config(
         else:
             path = v.resolve_path(os.fspath(source), v.cwd())
         if _is_file(path):
-            properties, source_path, file_base = read_properties_file(path), path, path.parent
+            (properties, lines), source_path, file_base = read_properties_lines(path), path, path.parent
         elif source is None:
             properties, missing_default, file_base = None, path, loose_base
         else:
@@ -201,7 +211,7 @@ def load_config(
                 path=str(path),
             )
         origin = str(path)
-    entries = _gather(properties, origin, file_base, env, loose_base)
+    entries = _gather(properties, origin, file_base, env, loose_base, lines)
     if properties is None and not entries:
         raise ConfigError(
             f"no configuration: properties file {missing_default} does not exist and no "
@@ -236,8 +246,12 @@ def _gather(
     file_base: Path,
     environ: Mapping[str, str],
     env_base: Path,
+    lines: Mapping[str, int],
 ) -> dict[str, Entry]:
-    """Check the file's keys and merge file and environment into one entry per set key."""
+    """Check the file's keys and merge file and environment into one entry per set key.
+
+    ``lines`` holds the line each key of a file starts on (empty for a mapping).
+    """
     entries: dict[str, Entry] = {}
     for key, value in (properties or {}).items():
         if not isinstance(key, str) or key not in KNOWN_KEYS:
@@ -247,7 +261,8 @@ def _gather(
             raise ConfigError(f"unknown key {name!r} in {origin}{hint}", key=name)
         if not isinstance(value, str):
             raise error(f"{key} in {origin}: must be a string, not {type(value).__name__}", key)
-        entries[key] = Entry(key, value.strip(), key, file_base)
+        location = f"{origin}, line {lines[key]}" if key in lines else None
+        entries[key] = Entry(key, value.strip(), key, file_base, location)
     for key in sorted(KNOWN_KEYS - entries.keys()):
         found = v.env_lookup(key, environ)
         if found is not None:
@@ -265,8 +280,10 @@ def _build(entries: dict[str, Entry], environ: Mapping[str, str], source_path: P
     """Validate the merged entries into a ProviderConfig."""
     present = {key: entry for key, entry in entries.items() if entry.value}
     dkms = parse_dkms_instances(present[DKMS_KEY], environ) if DKMS_KEY in present else ()
+    ram_instances = parse_ram_instances(present[DKMS_KEY]) if DKMS_KEY in present else ()
     regions = parse_kms_regions(present[REGIONS_KEY]) if REGIONS_KEY in present else ()
     credentials = parse_credentials(present, environ)
+    check_ram_credentials(ram_instances, credentials)
     if regions and credentials is None:
         raise error(
             f"{present[REGIONS_KEY].label} is set but credentials_type is not; the KMS shared gateway "
@@ -274,11 +291,12 @@ def _build(entries: dict[str, Entry], environ: Mapping[str, str], source_path: P
             "and its keys",
             REGIONS_KEY,
         )
-    if not dkms and not regions:
+    if not dkms and not ram_instances and not regions:
         raise ConfigError(
-            f"no KMS endpoint configured: set {DKMS_KEY} (a JSON array of DKMS instances with "
-            f"regionId, endpoint, clientKeyFile and a password source), or set {REGIONS_KEY} (a JSON "
-            'array like [{"regionId": "cn-hangzhou"}]) together with credentials_type',
+            f"no KMS endpoint configured: set {DKMS_KEY} (a JSON array of KMS instances with "
+            "regionId, endpoint and either clientKeyFile with a password source, or no client key "
+            f"and credentials_type), or set {REGIONS_KEY} (a JSON array like "
+            '[{"regionId": "cn-hangzhou"}]) together with credentials_type',
             key=DKMS_KEY,
         )
     ca_path = None
@@ -295,6 +313,7 @@ def _build(entries: dict[str, Entry], environ: Mapping[str, str], source_path: P
         raise error("refresh_interval must not be shorter than min_refresh_interval", "refresh_interval")
     return ProviderConfig(
         dkms_instances=dkms,
+        ram_instances=ram_instances,
         kms_regions=regions,
         credentials=credentials,
         secret_names=_parse_secret_names(present.get("secret_names")),

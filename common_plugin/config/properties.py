@@ -32,7 +32,7 @@ from pathlib import Path
 
 from ..exceptions import ConfigError
 
-__all__ = ["parse_properties", "read_properties_file"]
+__all__ = ["parse_properties", "parse_properties_with_lines", "read_properties_file", "read_properties_lines"]
 
 _BLANKS = " \t\f"
 _SEPARATORS = "=:"
@@ -54,10 +54,18 @@ def parse_properties(text: str, *, source: str = "<string>") -> dict[str, str]:
     Raises:
         ConfigError: a malformed ``\\uXXXX`` escape. The message names ``source`` and the line.
     """
+    return parse_properties_with_lines(text, source=source)[0]
+
+
+def parse_properties_with_lines(
+    text: str, *, source: str = "<string>"
+) -> tuple[dict[str, str], dict[str, int]]:
+    """:func:`parse_properties`, plus the 1-based line each kept key starts on (for messages)."""
     if text.startswith("\ufeff"):
         text = text[1:]
     lines = _LINE_BREAK.split(text)
     result: dict[str, str] = {}
+    starts: dict[str, int] = {}
     index = 0
     while index < len(lines):
         line_number = index + 1
@@ -84,7 +92,8 @@ def parse_properties(text: str, *, source: str = "<string>") -> dict[str, str]:
         raw_key, raw_value = _split_key_value(logical)
         key = _unescape(raw_key, source, line_number)
         result[key] = _unescape(raw_value, source, line_number)
-    return result
+        starts[key] = line_number
+    return result, starts
 
 
 def read_properties_file(path: str | os.PathLike[str]) -> dict[str, str]:
@@ -94,6 +103,12 @@ def read_properties_file(path: str | os.PathLike[str]) -> dict[str, str]:
         ConfigError: the file cannot be read, is not UTF-8, or has a malformed escape. The message
             names the file (and byte offset or line), never its content.
     """
+    return read_properties_lines(path)[0]
+
+
+def read_properties_lines(path: str | os.PathLike[str]) -> tuple[dict[str, str], dict[str, int]]:
+    """:func:`read_properties_file`, plus the line each key starts on (as
+    :func:`parse_properties_with_lines`)."""
     file_path = Path(path)
     try:
         data = file_path.read_bytes()
@@ -111,7 +126,7 @@ def read_properties_file(path: str | os.PathLike[str]) -> dict[str, str]:
             "save it as UTF-8 or write non-ASCII characters as \\uXXXX escapes",
             path=str(file_path),
         ) from None
-    return parse_properties(text, source=str(file_path))
+    return parse_properties_with_lines(text, source=str(file_path))
 
 
 def _continues(line: str) -> bool:

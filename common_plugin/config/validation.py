@@ -1,8 +1,8 @@
 """Checks and converters used by :mod:`common_plugin.config` while it loads the configuration.
 
 Every function raises :class:`~common_plugin.exceptions.ConfigError` whose message names the key
-(``label``), a file path, an environment variable name or a JSON position, and the fix; never a
-value, password, key material or JSON text. Nothing here is public API.
+(``label``), a file path and line, an environment variable name or a JSON position, and the fix;
+never a value that may be secret, password, key material or JSON text. Nothing here is public API.
 """
 
 from __future__ import annotations
@@ -34,12 +34,19 @@ class Entry:
         value: the value, stripped of surrounding whitespace.
         label: how messages refer to it: the key, plus the environment variable when from there.
         base_dir: the folder relative paths in this value resolve against.
+        location: where the value was written, when a file: ``/etc/app/x.properties, line 7``.
     """
 
     key: str
     value: str
     label: str
     base_dir: Path
+    location: str | None = None
+
+    @property
+    def where(self) -> str:
+        """The label, with the file and line when known: ``key (/x.properties, line 7)``."""
+        return f"{self.label} ({self.location})" if self.location else self.label
 
     def __repr__(self) -> str:  # the value may be a secret
         return f"Entry(key={self.key!r}, label={self.label!r})"
@@ -112,7 +119,7 @@ def read_text(path: Path, label: str, key: str, what: str) -> str:
 
 
 def parse_json(text: str, label: str, key: str, path: Path | None = None) -> Any:
-    """Parse JSON, reporting only the position of an error."""
+    """Parse the JSON of a file (``path``), reporting only the position of an error."""
     where = f" in {path}" if path is not None else ""
     try:
         return json.loads(text)
@@ -126,6 +133,30 @@ def parse_json(text: str, label: str, key: str, path: Path | None = None) -> Any
         raise error(
             f"{label}: the JSON{where} is nested too deeply to be a configuration; check what wrote it",
             key,
+            path,
+        ) from None
+
+
+def parse_json_value(entry: Entry) -> Any:
+    """Parse the JSON of a property value, reporting the file, its line and the error's position.
+
+    A value is one logical line of the properties file, so the position is a character of the value
+    (the JSON decoder's "line 1 column 320" would read like a place in the file). The text is never
+    quoted: a value may hold something secret.
+    """
+    path = entry.location.rsplit(", line ", 1)[0] if entry.location else None
+    try:
+        return json.loads(entry.value)
+    except json.JSONDecodeError as exc:
+        raise error(
+            f"{entry.where}: not valid JSON: {exc.msg} at character {exc.pos + 1} of the value",
+            entry.key,
+            path,
+        ) from None
+    except RecursionError:  # the parser recurses once per nesting level
+        raise error(
+            f"{entry.where}: the JSON is nested too deeply to be a configuration; check what wrote it",
+            entry.key,
             path,
         ) from None
 

@@ -9,6 +9,7 @@ from .base import SecretSource
 from .dkms import DkmsSource
 from .failover import FailoverSource
 from .gateway import GatewaySource
+from .ram_credentials import ram_instance_sources
 
 if TYPE_CHECKING:
     from ..config.loading import GatewayCredentialsConfig, ProviderConfig
@@ -17,7 +18,8 @@ __all__ = ["build_source"]
 
 
 def build_source(config: ProviderConfig) -> SecretSource:
-    """The DKMS instances first, then the gateway regions, behind one :class:`FailoverSource`.
+    """The DKMS instances first (client key, then RAM credentials), then the gateway regions, behind
+    one :class:`FailoverSource`.
 
     Raises:
         ConfigError: nothing to fetch from, or a credential type that cannot be built here.
@@ -41,6 +43,7 @@ def build_source(config: ProviderConfig) -> SecretSource:
                 protocol=protocol,
             )
         )
+    sources.extend(ram_instance_sources(config))
     if config.kms_regions:
         if config.credentials is None:
             raise ConfigError(

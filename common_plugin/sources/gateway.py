@@ -15,6 +15,7 @@ from ..credentials import SecretValue
 from ..exceptions import SecretFetchError
 from .base import SecretSource
 from .client_key_signer import ClientKeySigner
+from .openapi_fields import secret_value_from_fields
 from .sdk_logging import silence_sdk_wire_logging
 
 __all__ = ["GatewaySource"]
@@ -156,25 +157,9 @@ class GatewaySource(SecretSource):
 def _parse_body(secret_name: str, where: str, body: Any) -> SecretValue:
     try:
         fields = json.loads(body.decode("utf-8") if isinstance(body, bytes) else body)
-        if not isinstance(fields, dict) or not isinstance(fields.get("SecretData"), str):
-            raise ValueError("no SecretData")
-        stages = fields.get("VersionStages") or {}
-        stage_list = stages.get("VersionStage", []) if isinstance(stages, dict) else stages
-        return SecretValue(
-            secret_name=str(fields.get("SecretName") or secret_name),
-            secret_data=fields["SecretData"],
-            secret_type=str(fields.get("SecretType") or ""),
-            secret_data_type=str(fields.get("SecretDataType") or "text"),
-            version_id=str(fields.get("VersionId") or ""),
-            version_stages=tuple(str(s) for s in stage_list),
-            create_time=str(fields.get("CreateTime") or ""),
-            last_rotation_date=str(fields.get("LastRotationDate") or ""),
-            next_rotation_date=str(fields.get("NextRotationDate") or ""),
-            extended_config=str(fields.get("ExtendedConfig") or ""),
-            automatic_rotation=str(fields.get("AutomaticRotation") or ""),
-            rotation_interval=str(fields.get("RotationInterval") or ""),
-            request_id=str(fields.get("RequestId") or ""),
-        )
+        if not isinstance(fields, dict):
+            raise ValueError("not a JSON object")
+        return secret_value_from_fields(secret_name, fields)
     except (ValueError, TypeError, AttributeError, UnicodeDecodeError):
         raise SecretFetchError(
             f"KMS {where} answered GetSecretValue for {secret_name!r} with a body that is not the "

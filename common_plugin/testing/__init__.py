@@ -1,4 +1,4 @@
-"""A local Alibaba Cloud emulator (DKMS, KMS, RPC OpenAPI, STS, OSS) for offline tests.
+"""A local Alibaba Cloud emulator (DKMS, KMS gateway and instance, RPC OpenAPI, STS, OSS) for offline tests.
 
 Start with :class:`LocalAliyun`; the pytest fixtures live in :mod:`.pytest_plugin`. ``ClientKey`` is
 loaded on first use, because the DKMS service pulls in the DKMS SDK's protobuf modules.

@@ -25,12 +25,22 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["CertificateBundle", "default_bundle", "generate_bundle", "server_context", "write_ca_file"]
+__all__ = [
+    "CertificateBundle",
+    "default_bundle",
+    "generate_bundle",
+    "instance_bundle",
+    "instance_server_context",
+    "server_context",
+    "write_ca_file",
+]
 
 _VALIDITY = datetime.timedelta(days=7)
 _lock = threading.Lock()
 _bundle: CertificateBundle | None = None
 _context: ssl.SSLContext | None = None
+_instance_bundle: CertificateBundle | None = None
+_instance_context: ssl.SSLContext | None = None
 
 
 @dataclass(frozen=True)
@@ -55,12 +65,12 @@ def _name(common_name: str) -> x509.Name:
     )
 
 
-def generate_bundle() -> CertificateBundle:
+def generate_bundle(ca_common_name: str = "Local Aliyun Emulator CA") -> CertificateBundle:
     """Make a fresh CA and a server certificate for 127.0.0.1/localhost, valid for seven days."""
     now = datetime.datetime.now(datetime.timezone.utc)
     not_before = now - datetime.timedelta(hours=1)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = _name("Local Aliyun Emulator CA")
+    ca_name = _name(ca_common_name)
     ca_cert = (
         x509.CertificateBuilder()
         .subject_name(ca_name)
@@ -144,6 +154,29 @@ def _make_context(bundle: CertificateBundle) -> ssl.SSLContext:
     return context
 
 
+def instance_bundle() -> CertificateBundle:
+    """The process-wide bundle of the emulated KMS instance, generated on first use.
+
+    A CA of its own, as a real instance has (its ``PrivateKmsCA_<instance>.pem``): trusting the
+    default bundle's CA (``ca.pem``) does not make the instance trusted.
+    """
+    global _instance_bundle
+    with _lock:
+        if _instance_bundle is None:
+            _instance_bundle = generate_bundle("Local Aliyun Emulator KMS Instance CA")
+        return _instance_bundle
+
+
+def instance_server_context() -> ssl.SSLContext:
+    """The shared server-side ``SSLContext`` presenting :func:`instance_bundle`'s certificate."""
+    global _instance_context
+    bundle = instance_bundle()
+    with _lock:
+        if _instance_context is None:
+            _instance_context = _make_context(bundle)
+        return _instance_context
+
+
 def server_context(bundle: CertificateBundle | None = None) -> ssl.SSLContext:
     """A server-side ``SSLContext`` presenting ``bundle``'s certificate (default: the process bundle).
 
@@ -159,8 +192,10 @@ def server_context(bundle: CertificateBundle | None = None) -> ssl.SSLContext:
         return _context
 
 
-def write_ca_file(directory: str | os.PathLike[str], bundle: CertificateBundle | None = None) -> Path:
-    """Write ``ca.pem`` (the CA certificate clients should trust) into ``directory``; return its path."""
-    path = Path(directory, "ca.pem")
+def write_ca_file(
+    directory: str | os.PathLike[str], bundle: CertificateBundle | None = None, name: str = "ca.pem"
+) -> Path:
+    """Write ``name`` (the CA certificate clients should trust) into ``directory``; return its path."""
+    path = Path(directory, name)
     path.write_bytes((bundle or default_bundle()).ca_pem)
     return path

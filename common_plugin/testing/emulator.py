@@ -8,16 +8,21 @@
 
 Listeners (all on 127.0.0.1, ephemeral ports):
 
-=========  =====================  ==========================================================
-service    attribute              notes
-=========  =====================  ==========================================================
-kms        ``kms_endpoint``       HTTPS (trust ``ca_file``); ``kms_http_endpoint``: plain HTTP
-rpc        ``rpc_endpoint``       HTTP; Sts GetCallerIdentity, Ecs DescribeRegions
-sts        ``sts_endpoint``       HTTP; AssumeRole, GetCallerIdentity
-admin      ``admin_url``          HTTP JSON admin API; bearer ``admin_token``
-dkms       ``dkms_endpoint``      HTTPS, when ``common_plugin.testing.dkms`` is importable
-oss        ``oss_endpoint``       HTTP (``http://127.0.0.1:PORT``), when ``...testing.oss`` is
-=========  =====================  ==========================================================
+============  =========================  ===================================================
+service       attribute                  notes
+============  =========================  ===================================================
+kms           ``kms_endpoint``           HTTPS (trust ``ca_file``); ``kms_http_endpoint``:
+                                         plain HTTP
+kms_instance  ``kms_instance_endpoint``  HTTPS (trust ``instance_ca_file``, a CA of its own):
+                                         a KMS instance's OpenAPI for RAM callers
+rpc           ``rpc_endpoint``           HTTP; Sts GetCallerIdentity, Ecs DescribeRegions
+sts           ``sts_endpoint``           HTTP; AssumeRole, GetCallerIdentity
+admin         ``admin_url``              HTTP JSON admin API; bearer ``admin_token``
+dkms          ``dkms_endpoint``          HTTPS, when ``common_plugin.testing.dkms`` is
+                                         importable
+oss           ``oss_endpoint``           HTTP (``http://127.0.0.1:PORT``), when
+                                         ``...testing.oss`` is
+============  =========================  ===================================================
 
 ``*_endpoint`` values are ``127.0.0.1:PORT`` (what ``add_endpoint``/DKMS ``Config.endpoint`` take);
 ``*_url`` properties add the scheme, which ``aliyunsdkcore`` honours over a request's own protocol.
@@ -54,6 +59,7 @@ from ..masking import mask_access_key_id
 from . import certs
 from .admin import AdminService
 from .kms_gateway import KmsGatewayService
+from .kms_instance import KmsInstanceService
 from .rpc import RpcService, StsService
 from .server import Service, ServiceServer
 from .state import AccessKey, CloudState, Fault, Secret, SecretVersion
@@ -166,8 +172,10 @@ class LocalAliyun:
         self._workdir_arg = Path(workdir) if workdir is not None else None
         self.workdir: Path = self._workdir_arg or Path()
         self.ca_file: Path = Path()
+        self.instance_ca_file: Path = Path()
         self.admin = AdminService(self.state)
         self.kms = KmsGatewayService(self.state)
+        self.kms_instance = KmsInstanceService(self.state)
         self.rpc = RpcService(self.state)
         self.sts = StsService(self.state)
         self.dkms: Any = None
@@ -209,9 +217,14 @@ class LocalAliyun:
         try:
             context = certs.server_context() if self.tls else None
             self.ca_file = certs.write_ca_file(self.workdir)
+            self.instance_ca_file = certs.write_ca_file(
+                self.workdir, certs.instance_bundle(), name="instance-ca.pem"
+            )
             self._serve(self.kms, "kms", context)
             if context is not None:
                 self._serve(self.kms, "kms_http", None)
+            instance_context = certs.instance_server_context() if self.tls else None
+            self._serve(self.kms_instance, "kms_instance", instance_context)
             self._serve(self.rpc, "rpc", None)
             self._serve(self.sts, "sts", None)
             self._serve(self.admin, "admin", None)
@@ -269,6 +282,9 @@ class LocalAliyun:
     kms_endpoint = _Address("kms")
     kms_http_endpoint = _Address("kms_http", "kms")
     kms_url = _Address("kms", url=True)
+    kms_instance_endpoint = _Address("kms_instance")
+    """``127.0.0.1:PORT`` of the KMS instance's OpenAPI endpoint (HTTPS with ``instance_ca_file``)."""
+    kms_instance_url = _Address("kms_instance", url=True)
     kms_http_url = _Address("kms_http", "kms", url=True)
     rpc_endpoint = _Address("rpc")
     rpc_url = _Address("rpc", url=True)
@@ -423,8 +439,11 @@ class LocalAliyun:
 
         ``mode="dkms"`` writes ``cache_client_dkms_config_info``; ``mode="gateway"`` writes
         ``cache_client_region_id`` pointing at the HTTPS KMS gateway plus ``kms_ca_file_path`` (the CA
-        to trust; not a key of the original suite). Credentials (``credentials_type``, default ``ak``
-        in gateway mode, none in DKMS mode) use :attr:`gateway_access_key`; ``ram_role`` adds
+        to trust; not a key of the original suite); ``mode="instance"`` writes a
+        ``cache_client_dkms_config_info`` entry without ``clientKeyFile`` for the KMS instance reached
+        with RAM credentials (:attr:`kms_instance_endpoint`, ``caFilePath`` :attr:`instance_ca_file`).
+        Credentials (``credentials_type``, default ``ak`` in gateway and instance modes, none in DKMS
+        mode) use :attr:`gateway_access_key`; ``ram_role`` adds
         ``credentials_role_arn`` and ``credentials_role_session_name`` (AssumeRole must then be routed
         to :attr:`sts_url`, e.g. with :meth:`configure_acs_client`). Every key is one the project's
         config loader knows, plus whatever ``extra`` adds.
@@ -448,8 +467,17 @@ class LocalAliyun:
             region = {"regionId": self.region_id, "endpoint": self.kms_endpoint}
             lines.append("cache_client_region_id=" + json.dumps([region], separators=(",", ":")))
             lines.append(f"kms_ca_file_path={self.ca_file}")
+        elif mode == "instance":
+            credentials_type = credentials_type or "ak"
+            endpoint = self.kms_instance_endpoint
+            instance = {
+                "regionId": self.region_id,
+                "endpoint": endpoint if self.tls else f"http://{endpoint}",
+                "caFilePath": str(self.instance_ca_file),
+            }
+            lines.append("cache_client_dkms_config_info=" + json.dumps([instance], separators=(",", ":")))
         else:
-            raise ValueError("mode must be 'dkms' or 'gateway'")
+            raise ValueError("mode must be 'dkms', 'gateway' or 'instance'")
         if credentials_type is not None:
             lines.extend(self._credential_lines(credentials_type))
         names = list(secret_names)

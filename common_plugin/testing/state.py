@@ -160,7 +160,7 @@ class CloudState:
         seed: seeds the fault-probability generator, for repeatable runs.
     """
 
-    SERVICES = ("dkms", "kms", "rpc", "sts", "oss", "admin")
+    SERVICES = ("dkms", "kms", "kms_instance", "rpc", "sts", "oss", "admin")
 
     def __init__(self, clock: Clock = SYSTEM_CLOCK, seed: int | None = None) -> None:
         self.clock = clock
