@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from common_plugin.provider import CredentialsProvider
 
 pytest_plugins = ["secret_hygiene"]
+# Runs in its own virtual environment with the pinned DKMS SDK (make test-dkms-reference).
+collect_ignore = ["dkms_reference"]
 
 
 @pytest.fixture(autouse=True)

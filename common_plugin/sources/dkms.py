@@ -12,9 +12,9 @@ import logging
 import os
 import ssl
 import threading
-import time
 from urllib.parse import urlsplit
 
+from ..clock import SYSTEM_CLOCK, Clock
 from ..credentials import SecretValue
 from ..exceptions import ConfigError, SecretFetchError
 from .base import SecretSource
@@ -24,7 +24,8 @@ from .dkms_codec import (
     decode_secret_reply,
     encode_get_secret_value_request,
 )
-from .dkms_signing import ClientKeyError, DkmsClientKey, http_date, request_headers, user_agent
+from .dkms_signing import ClientKeyError, DkmsClientKey, http_date, request_headers
+from .dkms_signing import user_agent as default_user_agent
 from .http_transport import HttpReply, HttpTransport, TransportError, client_ssl_context
 
 __all__ = ["DkmsSource"]
@@ -65,6 +66,9 @@ class DkmsSource(SecretSource):
         timeout_seconds: the total budget of one request: connecting, the TLS handshake, sending
             and reading the whole answer.
         protocol: ``https`` (real instances are HTTPS only) or ``http`` for a plain local emulator.
+        clock: the wall clock of the signed ``date`` header (a fixed one makes requests repeatable).
+        user_agent: the whole ``user-agent`` header; by default the form dkms-gcs 1.0.2 sends, with
+            this library named in it.
 
     Raises:
         SecretFetchError: ``SDK.InvalidClientKey`` when the client key cannot be opened.
@@ -84,6 +88,8 @@ class DkmsSource(SecretSource):
         ignore_ssl_certs: bool = False,
         timeout_seconds: float = 10.0,
         protocol: str = "https",
+        clock: Clock = SYSTEM_CLOCK,
+        user_agent: str | None = None,
     ) -> None:
         self.region_id = region_id
         self.endpoint = endpoint.rstrip("/")
@@ -107,7 +113,8 @@ class DkmsSource(SecretSource):
             timeout_seconds=timeout_seconds,
             max_response_bytes=MAX_MESSAGE_BYTES,
         )
-        self._user_agent = user_agent()
+        self._clock = clock
+        self._user_agent = user_agent or default_user_agent()
 
     def describe(self) -> str:
         return f"dkms {self.region_id} {self.endpoint}"
@@ -123,7 +130,11 @@ class DkmsSource(SecretSource):
             secret_name, version_stage="ACSCurrent", fetch_extended_config=True
         )
         headers = request_headers(
-            self._key, host=self.endpoint, body=body, date=http_date(time.time()), agent=self._user_agent
+            self._key,
+            host=self.endpoint,
+            body=body,
+            date=http_date(self._clock.time()),
+            agent=self._user_agent,
         )
         where = self.describe()
         try:
