@@ -98,8 +98,9 @@ def test_kept_alive_connections_are_reused(local_aliyun: LocalAliyun) -> None:
 def test_a_connection_the_server_closed_is_not_reused(local_aliyun: LocalAliyun) -> None:
     with CaptureServer(lambda raw: http_response(200, REPLY), close_after_each=True) as server:
         source = _plain_source(server.endpoint, local_aliyun)
-        for _ in range(3):
+        for count in range(1, 4):
             assert source.get_secret_value("db").secret_data == "s3cr3t"
+            server.wait_closed(count)  # as a server's idle timeout would, before the next call
         assert (len(server.requests), server.connections) == (3, 3)
 
 

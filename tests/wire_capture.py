@@ -38,7 +38,9 @@ class CaptureServer:
         self.port = int(self._listener.getsockname()[1])
         self.requests: list[bytes] = []
         self.connections = 0
+        self._closed = 0
         self._lock = threading.Lock()
+        self._closed_changed = threading.Condition(self._lock)
         self._threads: list[threading.Thread] = []
         self._sockets: list[socket.socket] = []
         self._accepting = threading.Thread(target=self._accept, daemon=True)
@@ -82,21 +84,35 @@ class CaptureServer:
                 self._threads.append(thread)
             thread.start()
 
+    def wait_closed(self, count: int) -> None:
+        """Wait until this server has closed ``count`` connections."""
+        with self._closed_changed:
+            if not self._closed_changed.wait_for(lambda: self._closed >= count, timeout=30):
+                raise TimeoutError(f"the server closed {self._closed} connections, not {count}")
+
     def _serve(self, conn: socket.socket) -> None:
+        try:
+            self._exchange(conn)
+        finally:
+            conn.close()
+            with self._closed_changed:
+                self._closed += 1
+                self._closed_changed.notify_all()
+
+    def _exchange(self, conn: socket.socket) -> None:
         buffered = b""
-        with conn:
-            while True:
-                request, buffered = _read_request(conn, buffered)
-                if request is None:
-                    return
-                with self._lock:
-                    self.requests.append(request)
-                try:
-                    conn.sendall(self._respond(request))
-                except OSError:
-                    return
-                if self._close_after_each:
-                    return
+        while True:
+            request, buffered = _read_request(conn, buffered)
+            if request is None:
+                return
+            with self._lock:
+                self.requests.append(request)
+            try:
+                conn.sendall(self._respond(request))
+            except OSError:
+                return
+            if self._close_after_each:
+                return
 
 
 def _read_request(conn: socket.socket, buffered: bytes) -> tuple[bytes | None, bytes]:
