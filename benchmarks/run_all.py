@@ -31,7 +31,7 @@ PACKAGES = (
     "alibabacloud-managed-credentials-providers",
     "aliyun-python-sdk-core",
     "oss2",
-    "alibabacloud-dkms-gcs",
+    "cryptography",
     "APScheduler",
     "botocore",
     "aws-secretsmanager-caching",

@@ -193,11 +193,17 @@ def _install_registration() -> None:
 
 def _install_exception_capture() -> None:
     from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
-    from Tea.exceptions import TeaException
 
     from common_plugin.exceptions import ManagedCredentialsError
 
-    for cls in (ManagedCredentialsError, ClientException, ServerException, TeaException):
+    classes: list[type[BaseException]] = [ManagedCredentialsError, ClientException, ServerException]
+    try:  # the Tea runtime comes with the Tea (V2) SDK extra, not with the library
+        from Tea.exceptions import TeaException
+    except ImportError:
+        pass
+    else:
+        classes.append(TeaException)
+    for cls in classes:
         original = cls.__init__
 
         def init(self: BaseException, *args: Any, __original: Any = original, **kwargs: Any) -> None:
