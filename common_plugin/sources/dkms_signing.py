@@ -138,8 +138,9 @@ def request_headers(
 ) -> list[tuple[str, str]]:
     """The headers of ``POST /`` exactly as dkms-gcs 1.0.2 puts them on the wire, in its order.
 
-    Its HTTP stack adds ``Accept-Encoding: identity`` first and spells ``Content-Length``; every
-    other name is lower case; ``authorization`` comes last. Only the lower-case headers are signed.
+    Its HTTP stack adds ``Accept-Encoding: identity`` first and re-spells ``Content-Length`` when
+    it sets the value itself, i.e. for a non-empty body; every other name is lower case;
+    ``authorization`` comes last. Only the lower-case headers are signed.
     """
     headers = [
         ("accept", CONTENT_TYPE),
@@ -155,5 +156,6 @@ def request_headers(
         ("content-sha256", hashlib.sha256(body).hexdigest().upper()),
     ]
     headers.append(("authorization", key.sign(string_to_sign("POST", headers))))
-    wire = [("Content-Length" if name == "content-length" else name, value) for name, value in headers]
+    length_name = "Content-Length" if body else "content-length"
+    wire = [(length_name if name == "content-length" else name, value) for name, value in headers]
     return [("Accept-Encoding", "identity"), *wire]

@@ -8,21 +8,20 @@ The client key fixtures are made on the first run only (an RSA-2048 key in a PBE
 and the same key in a legacy RC2/3DES PKCS#12 by ``openssl pkcs12 -export -legacy``), so re-running
 the script reproduces the same golden file. For each case the real client's request is taken as
 its transport receives it (the ordered header dict and the body), with the date and user agent
-fixed; one case is also sent over a loopback socket to record the exact bytes on the wire.
+fixed (the real client's own date code runs under a frozen ``time.time``); one case is also sent
+over a loopback socket to record the exact bytes on the wire (see ``dkms_gcs.py``).
 ``tests/test_dkms_golden.py`` checks the product's client against the result.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +47,7 @@ CASES: list[dict[str, Any]] = [
     {"secret_name": "s" * 300, "version_id": "v" * 130, "fetch_extended_config": True},  # 2-byte lengths
 ]
 
-sys.path.insert(0, str(TESTS))
+sys.path[:0] = [str(TESTS), str(Path(__file__).resolve().parent)]
 
 
 def _make_key_fixtures() -> None:
@@ -108,99 +107,24 @@ def _write_key(path: Path, p12: bytes) -> None:
     path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
 
 
-@contextlib.contextmanager
-def patched(owner: type, name: str, function: Callable[..., Any]) -> Iterator[None]:
-    """Replace the static method ``owner.name`` by ``function`` for the ``with`` block."""
-    saved = owner.__dict__[name]
-    setattr(owner, name, staticmethod(function))
-    try:
-        yield
-    finally:
-        setattr(owner, name, saved)
-
-
-def _client(endpoint: str, *, protocol: str = "https", key_file: Path = KEY_FILE) -> Any:
-    from openapi.models import Config
-    from sdk.client import Client
-
-    client = Client(
-        Config(
-            protocol=protocol,
-            endpoint=endpoint,
-            client_key_content=key_file.read_text(encoding="utf-8"),
-            password=PASSWORD,
-        )
-    )
-    client._user_agent = USER_AGENT  # the default names this machine's platform and Python
-    return client
-
-
-def _request(case: dict[str, Any]) -> Any:
-    from sdk.models import GetSecretValueRequest
-
-    return GetSecretValueRequest(**case)
-
-
-def capture_transport(client: Any, case: dict[str, Any]) -> tuple[list[list[str]], bytes, str]:
-    """The ordered headers, body and string to sign of ``case``, as the client's transport gets them."""
-    from alibabacloud_tea_util.client import Client as UtilClient
-    from openapi import client as openapi_client
-    from openapi_util.client import Client as OpenapiUtil
-    from openapi_util.models import RuntimeOptions
-    from Tea.response import TeaResponse
-
-    seen: dict[str, Any] = {}
-    sign = OpenapiUtil.get_string_to_sign
-
-    def do_action(request: Any, runtime: Any = None) -> Any:
-        seen["headers"] = [[name, value] for name, value in request.headers.items()]
-        seen["body"] = request.body
-        response = TeaResponse()
-        response.status_code, response.headers, response.body = 200, {}, b""
-        return response
-
-    def string_to_sign(*args: Any) -> Any:
-        seen["string_to_sign"] = sign(*args)
-        return seen["string_to_sign"]
-
-    with (
-        patched(openapi_client.TeaCore, "do_action", do_action),
-        patched(UtilClient, "get_date_utcstring", lambda: DATE),
-        patched(OpenapiUtil, "get_string_to_sign", string_to_sign),
-    ):
-        client.get_secret_value_with_options(_request(case), RuntimeOptions(autoretry=False))
-    return seen["headers"], seen["body"], seen["string_to_sign"]
-
-
-def capture_wire(case: dict[str, Any], reply: bytes) -> bytes:
-    """The raw request of ``case`` sent by the real client to a loopback socket, its ephemeral
-    ``host`` header value replaced by ``{host}``."""
-    from alibabacloud_tea_util.client import Client as UtilClient
-    from openapi_util.models import RuntimeOptions
-    from wire_capture import CaptureServer, http_response
-
-    with (
-        patched(UtilClient, "get_date_utcstring", lambda: DATE),
-        CaptureServer(lambda raw: http_response(200, reply)) as server,
-    ):
-        client = _client(server.endpoint, protocol="http")
-        client.get_secret_value_with_options(_request(case), RuntimeOptions(autoretry=False))
-    (raw,) = server.requests
-    return raw.replace(server.endpoint.encode(), b"{host}")
-
-
 def main() -> None:
+    from dkms_gcs import date_of, make_client, transport_request, wire_request
+
     if not KEY_FILE.exists():
         _make_key_fixtures()
-    client = _client(ENDPOINT)
+    if date_of(EPOCH) != DATE:
+        raise SystemExit(f"the client formats {EPOCH} as {date_of(EPOCH)!r}")
+    content, legacy = KEY_FILE.read_text(encoding="utf-8"), LEGACY_KEY_FILE.read_text(encoding="utf-8")
+    client = make_client(ENDPOINT, content, PASSWORD, user_agent=USER_AGENT)
+    legacy_client = make_client(ENDPOINT, legacy, PASSWORD, user_agent=USER_AGENT)
     cases = []
     for case in CASES:
-        headers, body, to_sign = capture_transport(client, case)
-        legacy_headers, _, _ = capture_transport(_client(ENDPOINT, key_file=LEGACY_KEY_FILE), case)
-        if legacy_headers != headers:
+        headers, body, to_sign = transport_request(client, case, EPOCH)
+        if transport_request(legacy_client, case, EPOCH)[0] != headers:
             raise SystemExit("the legacy PKCS#12 of the same key signed differently")
         cases.append({"request": case, "body_hex": body.hex(), "headers": headers, "string_to_sign": to_sign})
-    raw = capture_wire(CASES[0], b"")
+    host, raw = wire_request(CASES[0], EPOCH, content, PASSWORD, user_agent=USER_AGENT)
+    raw = raw.replace(host.encode(), b"{host}")  # the loopback port changes from run to run
     golden = {
         "generator": "tests/dkms_reference/generate_golden.py (alibabacloud-dkms-gcs 1.0.2)",
         "key_files": [KEY_FILE.name, LEGACY_KEY_FILE.name],
