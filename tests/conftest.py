@@ -1,8 +1,8 @@
 """Test-wide setup: keep the SDKs' loopback traffic off any proxy and away from ambient credentials.
 
-AcsClient and the DKMS Tea client send 127.0.0.1 traffic through HTTP(S)_PROXY even when NO_PROXY is
-set, and ALIYUN_ACCESS_KEY_ID/SECRET override AcsClient's own credentials (see
-shared/design/protocols.md section 0), so both are cleared for every test.
+AcsClient sends 127.0.0.1 traffic through HTTP(S)_PROXY even when NO_PROXY is set, ALIYUN_ACCESS_KEY_ID/
+SECRET override AcsClient's own credentials, and CA-bundle variables change what TLS trusts, so all
+are cleared for every test.
 """
 
 from __future__ import annotations

@@ -6,8 +6,10 @@ the reference environment (``tests/dkms_reference``, run by ``make test``).
 
 from __future__ import annotations
 
+import ast
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from emulator_harness import serve
@@ -206,3 +208,19 @@ def test_error_and_garbage_responses(dkms: DkmsService) -> None:
     with pytest.raises(SecretFetchError) as info:
         decode_secret_reply(dkms.garbage_response().body)
     assert info.value.code == "SDK.InvalidResponse"
+
+
+def test_the_emulator_shares_no_codec_or_signer_with_the_product() -> None:
+    """The emulator depends on nothing of the product but its clock and masking, so that one codec or
+    signing bug cannot hide on both sides of a test."""
+    testing = Path(__file__).resolve().parent.parent / "common_plugin" / "testing"
+    imported: set[str] = set()
+    for path in testing.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 2:
+                imported.add(f"common_plugin.{node.module}" if node.module else "common_plugin")
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("common_plugin"):
+                imported.add(str(node.module))
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names if alias.name.startswith("common_plugin"))
+    assert imported == {"common_plugin.clock", "common_plugin.masking"}

@@ -70,7 +70,7 @@ class HttpReply:
 def client_ssl_context(ca_file: str | None, *, verify: bool = True) -> ssl.SSLContext:
     """A client ``SSLContext`` trusting exactly ``ca_file`` (PEM), or the system store when ``None``.
 
-    ``verify=False`` is the user's explicit opt-out (``ignoreSslCerts``): no certificate or host-name
+    ``verify`` false is the user's explicit opt-out (``ignoreSslCerts``): no certificate or host-name
     check at all.
 
     Raises:
