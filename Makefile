@@ -5,14 +5,25 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# The DKMS reference environment: the real alibabacloud-dkms-gcs 1.0.2, which cannot share .venv
+# (it pins cryptography<42 and protobuf<4); the checkout is imported from PYTHONPATH, not installed.
+REF_VENV := .venv-dkms-reference
+REF_PY := $(REF_VENV)/bin/python
+REF_STAMP := $(REF_VENV)/.installed-stamp
+REF_DIR := tests/dkms_reference
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit test-dkms-reference bench clean
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q --upgrade pip
 	$(PY) -m pip install --disable-pip-version-check -q -e '.[test]'
 	touch $(STAMP)
+
+$(REF_STAMP): $(REF_DIR)/requirements.txt
+	test -x $(REF_PY) || $(PYTHON) -m venv $(REF_VENV)
+	$(REF_PY) -m pip install --disable-pip-version-check -q -r $(REF_DIR)/requirements.txt
+	touch $(REF_STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/managed-credentials demo
@@ -27,11 +38,15 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest
 
-test: lint typecheck unit
+# Differential and golden-fixture checks of our DKMS client against dkms-gcs / dkms-transfer.
+test-dkms-reference: $(REF_STAMP)
+	PYTHONPATH=$(CURDIR) $(REF_PY) -m pytest -c $(REF_DIR)/pytest.ini --rootdir $(REF_DIR) --confcutdir $(REF_DIR) $(REF_DIR)
+
+test: lint typecheck unit test-dkms-reference
 
 bench: $(STAMP)
 	$(PY) -m pip install --disable-pip-version-check -q -e '.[bench]'
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(REF_VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

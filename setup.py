@@ -23,12 +23,10 @@ INSTALL_REQUIRES = [
     "aliyun-python-sdk-core>=2.13.30",
     "aliyun-python-sdk-kms>=2.14.0",
     "oss2>=2.16.0",
-    # dkms-transfer pins alibabacloud-dkms-gcs==1.0.2, which pins pyopenssl<23.3 (so cryptography<42)
-    # and protobuf<4; we state the same bounds so the resolver never has to guess.
-    "alibabacloud-dkms-transfer-python>=0.1.3",
-    "alibabacloud-dkms-gcs>=1.0.2",
-    "cryptography>=41,<42",
-    "protobuf>=3.20,<4",
+    # The DKMS client is our own (common_plugin.sources.dkms_*): cryptography opens the client key's
+    # PKCS#12 and signs; 42.0.4 carries the PKCS#12 fixes (OpenSSL's CVE-2024-0727, its own
+    # CVE-2024-26130).
+    "cryptography>=42.0.4",
     "apscheduler>=3.10,<4",
 ]
 
@@ -50,7 +48,7 @@ EXTRAS = {
     ],
     "prometheus": ["prometheus_client>=0.17"],
     # Tea / OpenAPI V2 SDKs (common_plugin.adapters.tea, the serve tests) and alibabacloud-oss-v2
-    # (oss_plugin.v2); checked to resolve with cryptography<42 and protobuf<4 above.
+    # (oss_plugin.v2).
     "v2": [
         "alibabacloud-credentials>=1.0.12",
         "alibabacloud-credentials-api>=1.0.1",

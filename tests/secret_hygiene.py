@@ -262,12 +262,23 @@ def _install_exception_capture() -> None:
     from alibabacloud_oss_v2.exceptions import BaseError as OssV2Error
     from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
     from oss2.exceptions import OssError
-    from Tea.exceptions import TeaException
 
     from common_plugin.exceptions import ManagedCredentialsError
 
-    hooked = (ManagedCredentialsError, ClientException, ServerException, TeaException, OssError, OssV2Error)
-    for cls in hooked:
+    classes: list[type[BaseException]] = [
+        ManagedCredentialsError,
+        ClientException,
+        ServerException,
+        OssError,
+        OssV2Error,
+    ]
+    try:  # the Tea runtime comes with the Tea (V2) SDK extra, not with the library
+        from Tea.exceptions import TeaException
+    except ImportError:
+        pass
+    else:
+        classes.append(TeaException)
+    for cls in classes:
         original = cls.__init__
 
         def init(self: BaseException, *args: Any, __original: Any = original, **kwargs: Any) -> None:

@@ -1,31 +1,32 @@
-"""The emulated DKMS gateway against the real ``alibabacloud_dkms_gcs`` and dkms-transfer clients."""
+"""The emulated DKMS gateway, driven by the product's DKMS client.
+
+The same service is checked against the real ``alibabacloud-dkms-gcs`` and dkms-transfer clients in
+the reference environment (``tests/dkms_reference``, run by ``make test``).
+"""
 
 from __future__ import annotations
 
+import ast
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
-import OpenSSL.crypto
 import pytest
-from alibabacloud_dkms_transfer.kms_transfer_acs_client import KmsTransferAcsClient
-from aliyunsdkcore.acs_exception.exceptions import ServerException
-from aliyunsdkkms.request.v20160120.GetSecretValueRequest import GetSecretValueRequest as AcsGetSecret
 from emulator_harness import serve
-from google.protobuf.message import DecodeError
-from openapi.models import Config
-from openapi_util.models import RuntimeOptions
-from openapi_util.protobuf import api_pb2
-from sdk.client import Client
-from sdk.models import GetSecretValueRequest
-from Tea.exceptions import TeaException
 
 from common_plugin.clock import ManualClock
+from common_plugin.credentials import SecretValue
+from common_plugin.exceptions import SecretFetchError
+from common_plugin.sources.dkms import DkmsSource
+from common_plugin.sources.dkms_codec import (
+    decode_error,
+    decode_secret_reply,
+    encode_get_secret_value_request,
+)
+from common_plugin.sources.dkms_signing import DkmsClientKey, http_date, request_headers
 from common_plugin.testing.dkms import ClientKey, DkmsService
 from common_plugin.testing.state import CloudState, Fault
-from common_plugin.testing.wire import HttpRequest
-
-# dkms-gcs 1.0.2 loads the PKCS#12 with pyOpenSSL's deprecated load_pkcs12 and a str password.
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:openapi_util.client")
+from common_plugin.testing.wire import HttpRequest, HttpResponse
 
 PASSWORD = "p12-pass"  # noqa: S105 - a throwaway test password
 
@@ -51,9 +52,32 @@ def endpoint(dkms: DkmsService, state: CloudState) -> Iterator[str]:
         yield address
 
 
-def make_client(endpoint: str, key: ClientKey | str, password: str = PASSWORD) -> Client:
+def make_source(endpoint: str, key: ClientKey | str, password: str = PASSWORD) -> DkmsSource:
     content = key.to_json() if isinstance(key, ClientKey) else key
-    return Client(Config(protocol="http", endpoint=endpoint, client_key_content=content, password=password))
+    return DkmsSource(
+        region_id="cn-hangzhou",
+        endpoint=endpoint,
+        client_key_content=content,
+        password=password,
+        protocol="http",
+    )
+
+
+def fetch(endpoint: str, key: ClientKey | str, name: str) -> SecretValue:
+    return make_source(endpoint, key).get_secret_value(name)
+
+
+def fetch_error(endpoint: str, key: ClientKey | str, name: str) -> SecretFetchError:
+    with pytest.raises(SecretFetchError) as info:
+        fetch(endpoint, key, name)
+    return info.value
+
+
+def signed_request(key: ClientKey, body: bytes) -> HttpRequest:
+    """A request as the client signs it, for asking the service what the source never asks."""
+    client_key = DkmsClientKey.from_json(key.to_json(), PASSWORD)
+    headers = request_headers(client_key, host="dkms", body=body, date=http_date(0), agent="test")
+    return HttpRequest("POST", "/", {name.lower(): value for name, value in headers}, body)
 
 
 def test_client_key_repr_and_json_hide_nothing_they_should_not(client_key: ClientKey) -> None:
@@ -67,16 +91,13 @@ def test_client_key_repr_and_json_hide_nothing_they_should_not(client_key: Clien
 
 def test_get_secret_value_returns_all_fields(state: CloudState, endpoint: str, client_key: ClientKey) -> None:
     secret = state.create_ram_secret("app-ak", rotation_interval_seconds=86400)
-    client = make_client(endpoint, client_key)
 
-    reply = client.get_secret_value(
-        GetSecretValueRequest(secret_name="app-ak", version_stage="ACSCurrent", fetch_extended_config=True)
-    )
+    reply = fetch(endpoint, client_key, "app-ak")
 
     assert reply.secret_name == "app-ak"
     assert reply.secret_data == secret.current.secret_data
     assert reply.version_id == secret.current.version_id
-    assert reply.version_stages == ["ACSCurrent"]
+    assert reply.version_stages == ("ACSCurrent",)
     assert reply.secret_type == "RAMCredentials"
     assert reply.automatic_rotation == "Enabled"
     assert reply.rotation_interval == "86400s"
@@ -85,28 +106,32 @@ def test_get_secret_value_returns_all_fields(state: CloudState, endpoint: str, c
     assert state.count("dkms", "GetSecretValue", client_key.key_id) == 1
 
 
-def test_previous_version_by_stage(state: CloudState, endpoint: str, client_key: ClientKey) -> None:
+def test_previous_version_by_stage_and_by_id(
+    state: CloudState, dkms: DkmsService, client_key: ClientKey
+) -> None:
     state.create_ram_secret("app-ak")
     first = state.get_secret("app-ak")
     assert first is not None
-    old_data = first.current.secret_data
+    old_data, old_id = first.current.secret_data, first.current.version_id
     state.rotate("app-ak", grace_seconds=60)
-    client = make_client(endpoint, client_key)
 
-    reply = client.get_secret_value(GetSecretValueRequest(secret_name="app-ak", version_stage="ACSPrevious"))
+    by_stage = encode_get_secret_value_request("app-ak", version_stage="ACSPrevious")
+    by_id = encode_get_secret_value_request("app-ak", version_id=old_id)
 
-    assert reply.secret_data == old_data
-    assert reply.version_stages == ["ACSPrevious"]
-    assert reply.extended_config == ""
+    for body in (by_stage, by_id):
+        response = dkms.handle(signed_request(client_key, body))
+        assert response.status == 200
+        reply = decode_secret_reply(response.body)
+        assert (reply.secret_data, reply.version_stages, reply.extended_config) == (
+            old_data,
+            ("ACSPrevious",),
+            "",  # FetchExtendedConfig was not asked for
+        )
 
 
 def test_missing_secret_is_resource_not_found(endpoint: str, client_key: ClientKey) -> None:
-    client = make_client(endpoint, client_key)
-    with pytest.raises(TeaException) as info:
-        client.get_secret_value(GetSecretValueRequest(secret_name="nope"))
-    assert info.value.code == "Forbidden.ResourceNotFound"
-    assert info.value.data["httpCode"] == 404
-    assert info.value.data["requestId"]
+    error = fetch_error(endpoint, client_key, "nope")
+    assert (error.code, error.http_status) == ("Forbidden.ResourceNotFound", 404)
 
 
 def test_unknown_and_revoked_key_ids_are_unauthorized(
@@ -114,15 +139,14 @@ def test_unknown_and_revoked_key_ids_are_unauthorized(
 ) -> None:
     state.create_generic_secret("plain", "hello")
     stranger = DkmsService(state).issue_client_key(PASSWORD)  # registered with another gateway
-    with pytest.raises(TeaException) as info:
-        make_client(endpoint, stranger).get_secret_value(GetSecretValueRequest(secret_name="plain"))
-    assert (info.value.code, info.value.data["httpCode"]) == ("Unauthorized", 401)
+    error = fetch_error(endpoint, stranger, "plain")
+    assert (error.code, error.http_status) == ("Unauthorized", 401)
 
-    client = make_client(endpoint, client_key)
-    assert client.get_secret_value(GetSecretValueRequest(secret_name="plain")).secret_data == "hello"
+    source = make_source(endpoint, client_key)
+    assert source.get_secret_value("plain").secret_data == "hello"
     dkms.revoke_client_key(client_key.key_id)
-    with pytest.raises(TeaException, match="Unauthorized"):
-        client.get_secret_value(GetSecretValueRequest(secret_name="plain"))
+    with pytest.raises(SecretFetchError, match="Unauthorized"):
+        source.get_secret_value("plain")
 
 
 def test_signature_by_another_private_key_is_rejected(
@@ -131,84 +155,30 @@ def test_signature_by_another_private_key_is_rejected(
     state.create_generic_secret("plain", "hello")
     other = dkms.issue_client_key(PASSWORD)
     forged = json.dumps({"KeyId": client_key.key_id, "PrivateKeyData": other.private_key_data})
-    with pytest.raises(TeaException) as info:
-        make_client(endpoint, forged).get_secret_value(GetSecretValueRequest(secret_name="plain"))
-    assert info.value.code == "Unauthorized"
+    assert fetch_error(endpoint, forged, "plain").code == "Unauthorized"
 
 
-def test_wrong_password_fails_at_construction(endpoint: str, client_key: ClientKey) -> None:
-    with pytest.raises(OpenSSL.crypto.Error):
-        make_client(endpoint, client_key, password="wrong")
+def test_issued_keys_are_sealed_with_their_password(endpoint: str, client_key: ClientKey) -> None:
+    with pytest.raises(SecretFetchError) as info:
+        make_source(endpoint, client_key, password="wrong")
+    assert info.value.code == "SDK.InvalidClientKey"
 
 
-def test_throttling_is_retried_by_the_client(state: CloudState, endpoint: str, client_key: ClientKey) -> None:
-    state.create_generic_secret("plain", "hello")
-    state.faults["dkms"].add(Fault("status", status=400, code="Rejected.Throttling"), count=2)
-    client = make_client(endpoint, client_key)
-
-    reply = client.get_secret_value_with_options(
-        GetSecretValueRequest(secret_name="plain"), RuntimeOptions(backoff_policy="no")
-    )
-
-    assert reply.secret_data == "hello"
-    assert state.count("dkms", "GetSecretValue") == 3
-
-
-def test_internal_failure_is_not_retried(state: CloudState, endpoint: str, client_key: ClientKey) -> None:
+def test_internal_failure_is_answered_once(state: CloudState, endpoint: str, client_key: ClientKey) -> None:
     state.faults["dkms"].add(Fault("status", status=500, code="InternalFailure"), count=5)
-    with pytest.raises(TeaException) as info:
-        make_client(endpoint, client_key).get_secret_value(GetSecretValueRequest(secret_name="plain"))
-    assert (info.value.code, info.value.data["httpCode"]) == ("InternalFailure", 500)
-    assert state.count("dkms") == 1
+    error = fetch_error(endpoint, client_key, "plain")
+    assert (error.code, error.http_status, error.retryable) == ("InternalFailure", 500, True)
+    assert state.count("dkms") == 1  # failover, not the source, decides about another attempt
 
 
-def test_transfer_client_returns_json(state: CloudState, endpoint: str, client_key: ClientKey) -> None:
-    secret = state.create_ram_secret("app-ak")
-    client = KmsTransferAcsClient(
-        config=Config(
-            protocol="http", endpoint=endpoint, client_key_content=client_key.to_json(), password=PASSWORD
-        ),
-        ak="x",
-        secret="x",
-    )
-    request = AcsGetSecret()
-    request.set_SecretName("app-ak")
-    request.set_FetchExtendedConfig(True)
-    request.set_accept_format("JSON")
-
-    body = json.loads(client.do_action_with_exception(request))
-
-    assert body["SecretData"] == secret.current.secret_data
-    assert body["VersionStages"] == {"VersionStage": ["ACSCurrent"]}
-    assert body["SecretType"] == "RAMCredentials"
+def _error_of(response: HttpResponse) -> tuple[int, str]:
+    error = decode_error(response.body)
+    assert error.status_code == response.status
+    return response.status, error.error_code
 
 
-def test_transfer_client_maps_errors(state: CloudState, dkms: DkmsService, endpoint: str) -> None:
-    stranger = DkmsService(state).issue_client_key(PASSWORD)
-    request = AcsGetSecret()
-    request.set_SecretName("missing")
-    for key, code, status in (
-        (stranger, "InvalidAccessKeyId.NotFound", 401),
-        (dkms.issue_client_key(PASSWORD), "Forbidden.ResourceNotFound", 404),
-    ):
-        config = Config(
-            protocol="http", endpoint=endpoint, client_key_content=key.to_json(), password=PASSWORD
-        )
-        client = KmsTransferAcsClient(config=config, ak="x", secret="x")
-        with pytest.raises(ServerException) as info:
-            client.do_action_with_exception(request)
-        assert (info.value.get_error_code(), info.value.get_http_status()) == (code, status)
-
-
-def test_unsigned_and_malformed_requests(dkms: DkmsService) -> None:
-    def error_of(request: HttpRequest) -> tuple[int, str]:
-        response = dkms.handle(request)
-        error = api_pb2.Error()
-        error.ParseFromString(response.body)
-        assert error.StatusCode == response.status
-        return response.status, error.ErrorCode
-
-    assert error_of(HttpRequest("POST", "/", {}, b"")) == (400, "MissingParameter")
+def test_unsigned_and_malformed_requests(dkms: DkmsService, client_key: ClientKey) -> None:
+    assert _error_of(dkms.handle(HttpRequest("POST", "/", {}, b""))) == (400, "MissingParameter")
     headers = {
         "x-kms-apiversion": "dkms-gcs-0.2",
         "x-kms-apiname": "GetSecretValue",
@@ -217,20 +187,40 @@ def test_unsigned_and_malformed_requests(dkms: DkmsService) -> None:
         "date": "Mon, 23 Nov 2026 11:51:55 GMT",
         "authorization": "Basic abc",
     }
-    assert error_of(HttpRequest("POST", "/", headers, b"")) == (400, "InvalidParam")
+    assert _error_of(dkms.handle(HttpRequest("POST", "/", headers, b""))) == (400, "InvalidParam")
     headers["authorization"] = "Bearer AAAA"
-    assert error_of(HttpRequest("POST", "/", headers, b"")) == (401, "Unauthorized")
+    assert _error_of(dkms.handle(HttpRequest("POST", "/", headers, b""))) == (401, "Unauthorized")
     assert dkms.handle(HttpRequest("POST", "/", headers, b"")).action == "GetSecretValue"
+    # Validly signed bodies that are not a GetSecretValueRequest, or name no secret.
+    assert _error_of(dkms.handle(signed_request(client_key, b"\x0a\xff"))) == (400, "InvalidRequestBody")
+    assert _error_of(dkms.handle(signed_request(client_key, b""))) == (400, "MissingParameter")
 
 
 def test_error_and_garbage_responses(dkms: DkmsService) -> None:
     response = dkms.error_response(400, "Rejected.Throttling", "slow down")
-    error = api_pb2.Error()
-    error.ParseFromString(response.body)
-    assert (error.ErrorCode, error.ErrorMessage, error.StatusCode) == (
+    error = decode_error(response.body)
+    assert (error.error_code, error.error_message, error.status_code) == (
         "Rejected.Throttling",
         "slow down",
         400,
     )
-    with pytest.raises(DecodeError):
-        api_pb2.GetSecretValueResponse().ParseFromString(dkms.garbage_response().body)
+    assert error.request_id
+    with pytest.raises(SecretFetchError) as info:
+        decode_secret_reply(dkms.garbage_response().body)
+    assert info.value.code == "SDK.InvalidResponse"
+
+
+def test_the_emulator_shares_no_codec_or_signer_with_the_product() -> None:
+    """The emulator depends on nothing of the product but its clock and masking, so that one codec or
+    signing bug cannot hide on both sides of a test."""
+    testing = Path(__file__).resolve().parent.parent / "common_plugin" / "testing"
+    imported: set[str] = set()
+    for path in testing.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 2:
+                imported.add(f"common_plugin.{node.module}" if node.module else "common_plugin")
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("common_plugin"):
+                imported.add(str(node.module))
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names if alias.name.startswith("common_plugin"))
+    assert imported == {"common_plugin.clock", "common_plugin.masking"}

@@ -152,28 +152,24 @@ def test_stop_closes_keep_alive_connections_and_joins_threads(
 
 def test_dkms_client_over_tls_with_the_written_client_key(local_aliyun: LocalAliyun) -> None:
     # The DKMS service plugs into the same HTTP layer: TLS with ca.pem, faults and counters.
-    from openapi.models import Config
-    from sdk.client import Client
-    from sdk.models import GetSecretValueRequest as DkmsGetSecretValueRequest
-    from Tea.exceptions import TeaException
+    from common_plugin.exceptions import SecretFetchError
+    from common_plugin.sources.dkms import DkmsSource
 
     local_aliyun.create_generic_secret("db", "s3cr3t")
     key_file, password_file = local_aliyun.client_key_file, local_aliyun.client_key_password_file
-    assert key_file is not None and password_file is not None
-    client = Client(
-        Config(
-            endpoint=local_aliyun.dkms_endpoint,
-            client_key_content=key_file.read_text(),
-            password=password_file.read_text(),
-            ca_file_path=str(local_aliyun.ca_file),
-        )
+    assert key_file is not None and password_file is not None and local_aliyun.dkms_endpoint is not None
+    source = DkmsSource(
+        region_id=local_aliyun.region_id,
+        endpoint=local_aliyun.dkms_endpoint,
+        client_key_content=key_file.read_text(),
+        password=password_file.read_text(),
+        ca_file_path=str(local_aliyun.ca_file),
     )
-    request = DkmsGetSecretValueRequest(secret_name="db")
-    assert client.get_secret_value(request).secret_data == "s3cr3t"
+    assert source.get_secret_value("db").secret_data == "s3cr3t"
     local_aliyun.inject_fault("dkms", Fault("status", status=500, code="InternalFailure"))
-    with pytest.raises(TeaException) as info:
-        client.get_secret_value(request)
-    assert (info.value.code, info.value.data["httpCode"]) == ("InternalFailure", 500)
+    with pytest.raises(SecretFetchError) as info:
+        source.get_secret_value("db")
+    assert (info.value.code, info.value.http_status) == ("InternalFailure", 500)
     assert local_aliyun.count("dkms", "GetSecretValue", local_aliyun.client_key.key_id) == 2
 
 

@@ -2,7 +2,9 @@
 
 Each test here failed against the laxer emulator it was written for (a SecurityToken sent with a
 permanent key, RPC v1 scheme fields, the DKMS body hash, the OSS v4 credential scope, special
-characters through a real AcsClient, Tea's process-wide session cache, and the DKMS key pool).
+characters through a real AcsClient, and the DKMS key pool). The DKMS tests that need the real
+dkms-gcs client (its process-wide session cache) run in the reference environment,
+``tests/dkms_reference``.
 """
 
 from __future__ import annotations
@@ -21,25 +23,18 @@ from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import CommonRequest
 from aliyunsdkkms.request.v20160120.GetSecretValueRequest import GetSecretValueRequest as AcsGetSecret
 from emulator_harness import serve
-from openapi.models import Config
-from openapi_util.models import RuntimeOptions
-from openapi_util.protobuf import api_pb2
-from sdk.client import Client
-from sdk.models import GetSecretValueRequest
-from Tea.exceptions import TeaException
 
 from common_plugin.clock import ManualClock
+from common_plugin.exceptions import SecretFetchError
+from common_plugin.sources.dkms import DkmsSource
+from common_plugin.sources.dkms_codec import decode_error, encode_get_secret_value_request
 from common_plugin.testing import LocalAliyun
-from common_plugin.testing import server as server_module
 from common_plugin.testing.acs3_signature import acs3_signature, canonical_request
 from common_plugin.testing.dkms import KEY_POOL_SIZE, ClientKey, DkmsService
 from common_plugin.testing.oss_signature import ParsedAuthorization, v4_signature
 from common_plugin.testing.rpc_signature import compute_signature, string_to_sign
 from common_plugin.testing.state import AccessKey, CloudState
 from common_plugin.testing.wire import HttpRequest, HttpResponse
-
-# dkms-gcs 1.0.2 loads the PKCS#12 with pyOpenSSL's deprecated load_pkcs12 and a str password.
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:openapi_util.client")
 
 PASSWORD = "p12-pass"  # noqa: S105 - a throwaway test password
 SPECIAL = "db pass*~/é"
@@ -232,16 +227,18 @@ def dkms_endpoint(dkms: DkmsService, dkms_state: CloudState, captured: list[Http
         yield address
 
 
-def _dkms_client(endpoint: str, key: ClientKey) -> Client:
-    return Client(
-        Config(protocol="http", endpoint=endpoint, client_key_content=key.to_json(), password=PASSWORD)
+def _dkms_client(endpoint: str, key: ClientKey) -> DkmsSource:
+    return DkmsSource(
+        region_id="cn-hangzhou",
+        endpoint=endpoint,
+        client_key_content=key.to_json(),
+        password=PASSWORD,
+        protocol="http",
     )
 
 
 def _dkms_error(response: HttpResponse) -> tuple[int, str]:
-    error = api_pb2.Error()
-    error.ParseFromString(response.body)
-    return response.status, error.ErrorCode
+    return response.status, decode_error(response.body).error_code
 
 
 def test_dkms_refuses_a_body_that_does_not_match_content_sha256(
@@ -250,11 +247,7 @@ def test_dkms_refuses_a_body_that_does_not_match_content_sha256(
     dkms_state.create_generic_secret("public", "harmless")
     dkms_state.create_generic_secret("private", "crown jewels")
     key = dkms.issue_client_key(PASSWORD)
-    assert (
-        _dkms_client(dkms_endpoint, key)
-        .get_secret_value(GetSecretValueRequest(secret_name="public"))
-        .secret_data
-    )
+    assert _dkms_client(dkms_endpoint, key).get_secret_value("public").secret_data
     (real,) = captured
     assert real.header("content-sha256") and real.header("authorization").startswith("Bearer ")
 
@@ -263,7 +256,7 @@ def test_dkms_refuses_a_body_that_does_not_match_content_sha256(
 
     # Swap the body (another secret) but keep the signed headers, content-sha256 included: the
     # signature still verifies over the headers, so only the body-hash check can catch it.
-    swapped_body = api_pb2.GetSecretValueRequest(SecretName="private").SerializeToString()
+    swapped_body = encode_get_secret_value_request("private")
     swapped = dataclasses.replace(real, headers=dict(real.headers), body=swapped_body)
     assert _dkms_error(dkms.handle(swapped)) == (401, "Unauthorized")
     # A content-sha256 rewritten to the new body breaks the signature instead.
@@ -360,68 +353,7 @@ def test_real_acs_client_round_trips_special_characters(cloud: LocalAliyun) -> N
     assert json.loads(client.do_action_with_exception(common))["IdentityType"] == "RAMUser"
 
 
-# ---- 6. Tea's process-wide HTTPS session cache -----------------------------------------------------
-def _tea_session_keys(endpoint: str) -> list[str]:
-    from Tea.core import TeaCore
-
-    return [key for key in TeaCore._sessions if f"//{endpoint}:" in key]
-
-
-def _dkms_https_client(cloud: LocalAliyun, *, trust_ca: bool) -> Client:
-    assert cloud.client_key is not None and cloud.client_key_password_file is not None
-    config = Config(
-        protocol="https",
-        endpoint=cloud.dkms_endpoint,
-        client_key_content=cloud.client_key.to_json(),
-        password=cloud.client_key_password_file.read_text(),
-        ca_file_path=str(cloud.ca_file) if trust_ca else None,
-    )
-    return Client(config)
-
-
-def test_stop_forgets_the_tea_sessions_of_its_endpoints(
-    local_aliyun_factory: Callable[..., LocalAliyun], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    first = local_aliyun_factory()
-    first.create_generic_secret("plain", "hello")
-    endpoint = first.dkms_endpoint
-    assert endpoint is not None
-    reply = _dkms_https_client(first, trust_ca=True).get_secret_value(
-        GetSecretValueRequest(secret_name="plain")
-    )
-    assert reply.secret_data == "hello"
-    assert _tea_session_keys(endpoint), "the CA-trusting call should have cached a session"
-
-    first.stop()
-    assert _tea_session_keys(endpoint) == []
-
-    # A new emulator whose DKMS listener reuses the port must not inherit the CA trust.
-    port = int(endpoint.rsplit(":", 1)[1])
-    bind = server_module._Server.server_bind
-
-    def bind_dkms_to_the_old_port(self: Any) -> None:
-        if self.owner.service.name == "dkms":
-            self.server_address = ("127.0.0.1", port)
-        bind(self)
-
-    monkeypatch.setattr(server_module._Server, "server_bind", bind_dkms_to_the_old_port)
-    try:
-        second = local_aliyun_factory()
-    except OSError as exc:  # someone else took the port meanwhile
-        pytest.skip(f"port {port} could not be reused: {exc}")
-    assert second.dkms_endpoint == endpoint
-    second.create_generic_secret("plain", "hello")
-    untrusting = _dkms_https_client(second, trust_ca=False)
-    with pytest.raises(TeaException):  # the self-signed CA is not trusted: TLS fails
-        untrusting.get_secret_value_with_options(
-            GetSecretValueRequest(secret_name="plain"), RuntimeOptions(autoretry=False, max_attempts=0)
-        )
-    assert second.count("dkms") == 0
-    trusting = _dkms_https_client(second, trust_ca=True)
-    assert trusting.get_secret_value(GetSecretValueRequest(secret_name="plain")).secret_data == "hello"
-
-
-# ---- 7. the DKMS RSA key pool --------------------------------------------------------------------
+# ---- 6. the DKMS RSA key pool --------------------------------------------------------------------
 def test_issued_client_keys_share_pooled_rsa_keys_but_never_back_to_back(dkms: DkmsService) -> None:
     keys = [dkms.issue_client_key(f"pw-{i}") for i in range(2 * KEY_POOL_SIZE + 1)]
     assert len({k.key_id for k in keys}) == len(keys)
@@ -437,11 +369,7 @@ def test_a_pooled_key_does_not_sign_for_the_next_one(
     dkms_state.create_generic_secret("plain", "hello")
     first, second = dkms.issue_client_key(PASSWORD), dkms.issue_client_key(PASSWORD)
     forged = ClientKey(second.key_id, first.private_key_data, second.public_key)
-    with pytest.raises(TeaException) as info:
-        _dkms_client(dkms_endpoint, forged).get_secret_value(GetSecretValueRequest(secret_name="plain"))
+    with pytest.raises(SecretFetchError) as info:
+        _dkms_client(dkms_endpoint, forged).get_secret_value("plain")
     assert info.value.code == "Unauthorized"
-    assert (
-        _dkms_client(dkms_endpoint, second)
-        .get_secret_value(GetSecretValueRequest(secret_name="plain"))
-        .secret_data
-    )
+    assert _dkms_client(dkms_endpoint, second).get_secret_value("plain").secret_data

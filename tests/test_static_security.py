@@ -23,6 +23,7 @@ USER_OPTIONS = ("ignoreSslCerts", "verify")
 OPT_OUT_FILES = (
     "common_plugin/sources/dkms.py",
     "common_plugin/sources/factory.py",
+    "common_plugin/sources/http_transport.py",
     "sdk_core_plugin/proxy_acs_client.py",
 )
 # Known pass-throughs of a caller's own SDK argument: none outside the marked lines.

@@ -1,25 +1,50 @@
-"""GetSecretValue from a dedicated KMS instance (DKMS) with a client key, through alibabacloud-dkms-gcs.
+"""GetSecretValue from a dedicated KMS instance (DKMS) with a client key.
 
-We call the dkms-gcs client directly rather than through dkms-transfer's ``KmsTransferAcsClient``:
-the transfer client skips TLS verification unless given ``verify`` and converts answers to JSON and
-back; the gcs client gives typed fields and a TeaException with the service's code.
+The protocol (docs/protocols.md, "DKMS") is one signed ``POST /`` with a protobuf body; it is spoken
+here by three small private modules: :mod:`.dkms_codec` (the messages), :mod:`.dkms_signing` (the
+client key and the signed headers, as alibabacloud-dkms-gcs 1.0.2 sends them) and
+:mod:`.http_transport` (connections with a total deadline and a trust store of this source's own).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import ssl
 import threading
-from typing import Any
+from urllib.parse import urlsplit
 
+from ..clock import SYSTEM_CLOCK, Clock
 from ..credentials import SecretValue
-from ..exceptions import SecretFetchError
+from ..exceptions import ConfigError, SecretFetchError
 from .base import SecretSource
-from .sdk_logging import silence_sdk_wire_logging
+from .dkms_codec import (
+    MAX_MESSAGE_BYTES,
+    decode_error,
+    decode_secret_reply,
+    encode_get_secret_value_request,
+)
+from .dkms_signing import ClientKeyError, DkmsClientKey, http_date, request_headers
+from .dkms_signing import user_agent as default_user_agent
+from .http_transport import HttpReply, HttpTransport, TransportError, client_ssl_context
 
 __all__ = ["DkmsSource"]
 
 _LOGGER = logging.getLogger(__name__)
 _RETRYABLE_CODES = frozenset({"Rejected.Throttling", "InternalFailure", "ServiceUnavailable", "Throttling"})
+# The Alibaba Cloud SDKs' CA-bundle variable; trusted when a DKMS entry has no caFilePath.
+_CA_BUNDLE_VARIABLE = "ALIBABA_CLOUD_CA_BUNDLE"
+_HINTS = {
+    "Unauthorized": "the client key was not accepted: check clientKeyFile and that it is enabled",
+    "Forbidden.ResourceNotFound": "no such secret in this instance: check the secret name",
+    "Forbidden.NoPermission": "the client key's application access point does not allow this secret",
+}
+_NETWORK_DETAILS = {
+    "timeout": "timed out",
+    "refused": "connection refused",
+    "reset": "connection dropped",
+    "dns": "host name not found",
+}
 _warned_ignore_ssl: set[str] = set()
 _warn_lock = threading.Lock()
 
@@ -30,16 +55,26 @@ class DkmsSource(SecretSource):
     Args:
         region_id: the instance's region (for messages).
         endpoint: ``<instance>.cryptoservice.kms.aliyuncs.com`` or ``host:port``.
-        client_key_content: the client key JSON text (``{"KeyId", "PrivateKeyData"}``).
+        client_key_content: the client key JSON text (``{"KeyId", "PrivateKeyData"}``); its
+            PKCS#12 is opened here, once.
         password: the client key's PKCS#12 password.
-        ca_file_path: the CA bundle that signs the instance's certificate; ``None`` uses the
-            default trust store.
+        ca_file_path: the CA bundle (PEM) that signs the instance's certificate, and the only one
+            trusted. ``None``: the bundle named by ``ALIBABA_CLOUD_CA_BUNDLE`` when set (read now),
+            else the system trust store.
         ignore_ssl_certs: switch certificate verification off (the user's explicit opt-in; warned
             once per endpoint).
-        timeout_seconds: connect and read timeout.
+        timeout_seconds: the total budget of one request: connecting, the TLS handshake, sending
+            and reading the whole answer.
         protocol: ``https`` (real instances are HTTPS only) or ``http`` for a plain local emulator.
+        clock: the wall clock of the signed ``date`` header (a fixed one makes requests repeatable).
+        user_agent: the whole ``user-agent`` header; by default the form dkms-gcs 1.0.2 sends, with
+            this library named in it.
 
-    Thread-safe: the underlying client is stateless per request.
+    Raises:
+        SecretFetchError: ``SDK.InvalidClientKey`` when the client key cannot be opened.
+        ConfigError: the endpoint or the CA bundle is unusable.
+
+    Thread-safe: requests share only the immutable key and the transport's connection pool.
     """
 
     def __init__(
@@ -53,148 +88,183 @@ class DkmsSource(SecretSource):
         ignore_ssl_certs: bool = False,
         timeout_seconds: float = 10.0,
         protocol: str = "https",
+        clock: Clock = SYSTEM_CLOCK,
+        user_agent: str | None = None,
     ) -> None:
-        from openapi.models import Config
-        from sdk.client import Client
-
-        silence_sdk_wire_logging()
         self.region_id = region_id
-        self.endpoint = endpoint
-        self._ignore_ssl = ignore_ssl_certs
-        if ignore_ssl_certs or protocol != "https":
-            with _warn_lock:
-                if endpoint not in _warned_ignore_ssl:
-                    _warned_ignore_ssl.add(endpoint)
-                    _LOGGER.warning(
-                        "TLS is %s for DKMS endpoint %s; use https with caFilePath outside local tests",
-                        "not verified (ignoreSslCerts=true)" if ignore_ssl_certs else "not used (http://)",
-                        endpoint,
-                    )
-        timeout_ms = int(timeout_seconds * 1000)
-        config = Config(
-            protocol=protocol,
-            endpoint=endpoint,
-            region_id=region_id,
-            client_key_content=client_key_content,
-            password=password,
-            ca_file_path=ca_file_path,
-            ignore_ssl=ignore_ssl_certs,  # tls-opt-out: ignoreSslCerts
-            read_timeout=timeout_ms,
-            connect_timeout=timeout_ms,
-        )
+        self.endpoint = endpoint.rstrip("/")
         try:
-            self._client = Client(config)
-        except Exception as exc:  # OpenSSL.crypto.Error on a wrong password, ValueError on bad JSON
+            self._key = DkmsClientKey.from_json(client_key_content, password)
+        except ClientKeyError as exc:
             raise SecretFetchError(
-                f"cannot load the client key for DKMS endpoint {endpoint}: {type(exc).__name__}; "
-                "check clientKeyFile and its password",
+                f"cannot load the client key for DKMS endpoint {endpoint}: {exc}; check clientKeyFile "
+                "and its password",
                 code="SDK.InvalidClientKey",
             ) from None
+        host, port = _host_and_port(self.endpoint, protocol)
+        if ignore_ssl_certs or protocol != "https":
+            _warn_once(self.endpoint, ignore_ssl_certs)
+        verify = not ignore_ssl_certs  # tls-opt-out: ignoreSslCerts
+        context = _ssl_context(self.endpoint, ca_file_path, verify) if protocol == "https" else None
+        self._transport = HttpTransport(
+            host,
+            port,
+            ssl_context=context,
+            timeout_seconds=timeout_seconds,
+            max_response_bytes=MAX_MESSAGE_BYTES,
+        )
+        self._clock = clock
+        self._user_agent = user_agent or default_user_agent()
 
     def describe(self) -> str:
         return f"dkms {self.region_id} {self.endpoint}"
 
     def after_fork(self) -> None:
-        # The Tea core keeps one HTTPS session per endpoint for the whole process; a forked child
-        # must not share the parent's pooled connections.
-        from Tea.core import TeaCore
+        self._transport.after_fork()
 
-        TeaCore._sessions.clear()
+    def close(self) -> None:
+        self._transport.close()
 
     def get_secret_value(self, secret_name: str) -> SecretValue:
-        from openapi_util.models import RuntimeOptions
-        from sdk.models import GetSecretValueRequest
-
-        request = GetSecretValueRequest(
-            secret_name=secret_name, version_stage="ACSCurrent", fetch_extended_config=True
+        body = encode_get_secret_value_request(
+            secret_name, version_stage="ACSCurrent", fetch_extended_config=True
         )
-        # One attempt: failover and backoff are FailoverSource's job, so the client's own fixed
-        # 1 s retry loop is switched off.
-        runtime = RuntimeOptions(autoretry=False, ignore_ssl=self._ignore_ssl)  # tls-opt-out: ignoreSslCerts
+        headers = request_headers(
+            self._key,
+            host=self.endpoint,
+            body=body,
+            date=http_date(self._clock.time()),
+            agent=self._user_agent,
+        )
+        where = self.describe()
         try:
-            response = self._client.get_secret_value_with_options(request, runtime)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a typed SecretFetchError
-            raise _fetch_error(secret_name, self.describe(), exc) from None
+            reply = self._transport.request("POST", "/", headers, body)
+        except TransportError as exc:
+            raise _transport_error(secret_name, where, exc) from None
+        except ValueError:  # a header the endpoint or KeyId made unsendable
+            raise _unusable(secret_name, where, "the request could not be written") from None
+        _LOGGER.debug("DKMS %s answered GetSecretValue for %s with HTTP %d", where, secret_name, reply.status)
+        if reply.status >= 400:
+            raise _service_error(secret_name, where, reply)
+        if not 200 <= reply.status < 300:
+            raise _unusable(secret_name, where, f"HTTP {reply.status}")
         try:
-            return SecretValue(
-                secret_name=response.secret_name or secret_name,
-                secret_data=response.secret_data or "",
-                secret_type=response.secret_type or "",
-                secret_data_type=response.secret_data_type or "text",
-                version_id=response.version_id or "",
-                version_stages=tuple(response.version_stages or ()),
-                create_time=response.create_time or "",
-                last_rotation_date=response.last_rotation_date or "",
-                next_rotation_date=response.next_rotation_date or "",
-                extended_config=response.extended_config or "",
-                automatic_rotation=response.automatic_rotation or "",
-                rotation_interval=response.rotation_interval or "",
-                request_id=response.request_id or "",
-            )
-        except (AttributeError, TypeError):
-            raise SecretFetchError(
-                f"DKMS {self.describe()} answered GetSecretValue for {secret_name!r} with an unusable body",
-                secret_name=secret_name,
-                code="SDK.InvalidResponse",
-                retryable=True,
-            ) from None
+            decoded = decode_secret_reply(reply.body)
+        except SecretFetchError:
+            raise _unusable(secret_name, where, "not a GetSecretValueResponse") from None
+        return SecretValue(
+            secret_name=decoded.secret_name or secret_name,
+            secret_data=decoded.secret_data,
+            secret_type=decoded.secret_type,
+            secret_data_type=decoded.secret_data_type or "text",
+            version_id=decoded.version_id,
+            version_stages=decoded.version_stages,
+            create_time=decoded.create_time,
+            last_rotation_date=decoded.last_rotation_date,
+            next_rotation_date=decoded.next_rotation_date,
+            extended_config=decoded.extended_config,
+            automatic_rotation=decoded.automatic_rotation,
+            rotation_interval=decoded.rotation_interval,
+            request_id=decoded.request_id,
+        )
 
 
-_NETWORK_HINTS = (
-    (("timed out", "timeout"), "timed out"),
-    (("certificate", "ssl", "tls"), "TLS verification failed"),
-    (("refused",), "connection refused"),
-    (("reset", "aborted", "remote end closed", "connection broken"), "connection dropped"),
-    (("name or service", "nodename", "resolve", "getaddrinfo"), "host name not found"),
-)
+def _host_and_port(endpoint: str, protocol: str) -> tuple[str, int]:
+    if protocol not in ("https", "http"):
+        raise ConfigError(
+            f"DKMS endpoint {endpoint}: protocol {protocol!r} is not https or http",
+            key="cache_client_dkms_config_info",
+        )
+    try:
+        parts = urlsplit(f"//{endpoint}")
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host = port = None
+    if not host:
+        raise ConfigError(
+            f"DKMS endpoint {endpoint!r} is not host or host:port", key="cache_client_dkms_config_info"
+        )
+    return host, port or (443 if protocol == "https" else 80)
 
 
-def _network_detail(error: BaseException) -> str:
-    """A short, secret-free description of a transport failure (Tea wraps them all in RetryError)."""
-    text = str(error).lower()
-    for needles, label in _NETWORK_HINTS:
-        if any(needle in text for needle in needles):
-            return label
-    return type(error).__name__
+def _ssl_context(endpoint: str, ca_file_path: str | None, verify: bool) -> ssl.SSLContext:
+    if not verify:
+        return client_ssl_context(None, verify=False)  # tls-opt-out: ignoreSslCerts
+    ca_file, origin, key = ca_file_path, "caFilePath", "cache_client_dkms_config_info"
+    if not ca_file:
+        ca_file = os.environ.get(_CA_BUNDLE_VARIABLE) or None
+        origin = key = _CA_BUNDLE_VARIABLE
+    try:
+        return client_ssl_context(ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"{origin}: cannot load the CA bundle {ca_file} for DKMS endpoint {endpoint} "
+            f"({type(exc).__name__}); name a readable PEM file",
+            key=key,
+            path=ca_file,
+        ) from None
 
 
-def _fetch_error(secret_name: str, where: str, exc: BaseException) -> SecretFetchError:
-    inner = getattr(exc, "inner_exception", None)
-    if type(exc).__name__ == "UnretryableException" and isinstance(inner, Exception):
-        if type(inner).__name__ == "TeaException":
-            # With the client's own retries off, a retryable service error (throttling) arrives wrapped.
-            exc = inner
-    code: Any = getattr(exc, "code", None)
-    data: Any = getattr(exc, "data", None)
-    status = data.get("httpCode") if isinstance(data, dict) else None
-    kind = type(exc).__name__
-    if kind == "UnretryableException" or isinstance(exc, OSError):
-        detail = _network_detail(inner if inner is not None else exc)
+def _warn_once(endpoint: str, ignore_ssl_certs: bool) -> None:
+    with _warn_lock:
+        if endpoint in _warned_ignore_ssl:
+            return
+        _warned_ignore_ssl.add(endpoint)
+    _LOGGER.warning(
+        "TLS is %s for DKMS endpoint %s; use https with caFilePath outside local tests",
+        "not verified (ignoreSslCerts=true)" if ignore_ssl_certs else "not used (http://)",
+        endpoint,
+    )
+
+
+def _transport_error(secret_name: str, where: str, exc: TransportError) -> SecretFetchError:
+    if exc.kind == "certificate":
         return SecretFetchError(
-            f"DKMS {where} unreachable for secret {secret_name!r} ({detail}); check the endpoint, "
-            "the network and caFilePath",
+            f"DKMS {where} could not be asked for secret {secret_name!r}: certificate verify failed for "
+            f"{exc.address}; set caFilePath or {_CA_BUNDLE_VARIABLE} ({exc.detail})",
             secret_name=secret_name,
             code="SDK.HttpError",
             retryable=True,
         )
-    if isinstance(code, str) and code and kind == "TeaException":
-        status_int = int(status) if isinstance(status, int) else None
-        retryable = code in _RETRYABLE_CODES or (status_int is not None and status_int >= 500)
-        hint = {
-            "Unauthorized": "the client key was not accepted: check clientKeyFile and that it is enabled",
-            "Forbidden.ResourceNotFound": "no such secret in this instance: check the secret name",
-            "Forbidden.NoPermission": "the client key's application access point does not allow this secret",
-        }.get(code, "see the DKMS error code reference")
-        return SecretFetchError(
-            f"DKMS {where} rejected GetSecretValue for {secret_name!r}: {code} ({hint})",
-            secret_name=secret_name,
-            code=code,
-            http_status=status_int,
-            retryable=retryable,
-        )
-    # A body that is not the protobuf the client expects, or any other client-side failure.
+    if exc.kind in ("too-large", "protocol"):
+        return _unusable(secret_name, where, exc.detail)
+    if exc.kind == "deadline":
+        detail = f"timed out: {exc.detail}, the request deadline"
+    elif exc.kind == "tls":
+        detail = f"TLS failed: {exc.detail}"
+    else:
+        detail = _NETWORK_DETAILS.get(exc.kind, exc.detail)
     return SecretFetchError(
-        f"DKMS {where} gave an unusable answer for {secret_name!r} ({kind}); the service or a proxy "
+        f"DKMS {where} unreachable for secret {secret_name!r} ({detail}); check the endpoint, "
+        "the network and caFilePath",
+        secret_name=secret_name,
+        code="SDK.HttpError",
+        retryable=True,
+    )
+
+
+def _service_error(secret_name: str, where: str, reply: HttpReply) -> SecretFetchError:
+    try:
+        error = decode_error(reply.body)
+    except SecretFetchError:
+        return _unusable(secret_name, where, f"HTTP {reply.status} without a DKMS Error body")
+    if not error.error_code:
+        return _unusable(secret_name, where, f"HTTP {reply.status} without an error code")
+    code = error.error_code
+    hint = _HINTS.get(code, "see the DKMS error code reference")
+    return SecretFetchError(
+        f"DKMS {where} rejected GetSecretValue for {secret_name!r}: {code} ({hint})",
+        secret_name=secret_name,
+        code=code,
+        http_status=reply.status,
+        retryable=code in _RETRYABLE_CODES or reply.status >= 500,
+    )
+
+
+def _unusable(secret_name: str, where: str, detail: str) -> SecretFetchError:
+    # A body that is not the protobuf expected, or an answer that is not HTTP at all.
+    return SecretFetchError(
+        f"DKMS {where} gave an unusable answer for {secret_name!r} ({detail}); the service or a proxy "
         "in between may be misbehaving",
         secret_name=secret_name,
         code="SDK.InvalidResponse",

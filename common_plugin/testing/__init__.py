@@ -1,7 +1,7 @@
 """A local Alibaba Cloud emulator (DKMS, KMS gateway and instance, RPC OpenAPI, STS, OSS) for offline tests.
 
 Start with :class:`LocalAliyun`; the pytest fixtures live in :mod:`.pytest_plugin`. ``ClientKey`` is
-loaded on first use, because the DKMS service pulls in the DKMS SDK's protobuf modules.
+loaded on first use: the DKMS service is optional (a missing module is skipped by the emulator).
 """
 
 from __future__ import annotations

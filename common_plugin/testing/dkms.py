@@ -1,9 +1,11 @@
 """The dedicated KMS instance (DKMS) gateway: ``GetSecretValue`` over protobuf, RSA-signed.
 
-Speaks the wire format of ``alibabacloud_dkms_gcs`` 1.0.2 (see docs/protocols.md):
-``POST /`` with a ``GetSecretValueRequest`` protobuf body, ``x-kms-*`` headers and an
-``authorization: Bearer <base64 RSA-PKCS1-SHA256 signature>``. Replies are built with the client's own
-generated ``api_pb2`` module, so they are byte-compatible with what it parses.
+Speaks the wire format of ``alibabacloud_dkms_gcs`` 1.0.2 (docs/protocols.md, "DKMS"): ``POST /``
+with a ``GetSecretValueRequest`` protobuf body, ``x-kms-*`` headers and an
+``authorization: Bearer <base64 RSA-PKCS1-SHA256 signature>``. Messages are read and written by
+:mod:`.protobuf_wire`, the emulator's own codec: nothing here is shared with the product's DKMS
+client, and the reference environment (``tests/dkms_reference``) checks both this service and that
+codec against the real dkms-gcs client and its generated protobuf classes.
 
 Client keys (the ``clientKey_*.json`` + password pair a real instance hands out) are issued by
 :meth:`DkmsService.issue_client_key`; only their public keys are kept. The Date header's freshness is
@@ -15,8 +17,9 @@ keys, so the RSA keys come from a small per-process pool (:func:`_pooled_private
 same service always hold *different* RSA keys (a signature made with one never verifies for the
 other), while every key still has its own KeyId, certificate, password and PKCS#12. The PKCS#12 is
 sealed with :data:`PKCS12_KDF_ROUNDS` PBKDF2 rounds (``openssl pkcs12 -export``'s default) instead of
-``BestAvailableEncryption``'s 20 000, which cuts both issuing and the client's ``load_pkcs12`` from
-~10 ms to ~1 ms; a wrong password still fails the MAC check.
+``BestAvailableEncryption``'s 20 000, which cuts both issuing and the client's PKCS#12 loading from
+~10 ms to ~1 ms; a wrong password still fails the MAC check. Only cryptography APIs present since
+release 41 are used: the reference environment runs this module with the client's pinned versions.
 """
 
 from __future__ import annotations
@@ -37,9 +40,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
-from google.protobuf.message import DecodeError
-from openapi_util.protobuf import api_pb2
 
+from . import protobuf_wire
 from .state import CloudState
 from .wire import HttpRequest, HttpResponse
 
@@ -86,7 +88,7 @@ class ClientKey:
     public_key: str
 
     def to_json(self) -> str:
-        """The ``clientKey_*.json`` content ``openapi.models.Config(client_key_content=...)`` loads."""
+        """The ``clientKey_*.json`` content a DKMS client loads (``{"KeyId", "PrivateKeyData"}``)."""
         return json.dumps({"KeyId": self.key_id, "PrivateKeyData": self.private_key_data})
 
 
@@ -178,14 +180,16 @@ class DkmsService:
 
     def error_response(self, status: int, code: str, message: str) -> HttpResponse:
         """A DKMS ``Error`` protobuf reply."""
-        error = api_pb2.Error()
-        error.StatusCode = status
-        error.ErrorCode = code
-        error.ErrorMessage = message
-        error.RequestId = str(uuid.uuid4())
-        return HttpResponse(
-            status, error.SerializeToString(), {"Content-Type": "application/x-protobuf"}, error_code=code
+        body = protobuf_wire.serialize(
+            protobuf_wire.ERROR,
+            {
+                "StatusCode": status,
+                "ErrorCode": code,
+                "ErrorMessage": message,
+                "RequestId": str(uuid.uuid4()),
+            },
         )
+        return HttpResponse(status, body, {"Content-Type": "application/x-protobuf"}, error_code=code)
 
     def garbage_response(self) -> HttpResponse:
         """A 200 whose body is not a valid protobuf message (a truncated length-delimited field)."""
@@ -247,34 +251,28 @@ class DkmsService:
             raise unauthorized from None
 
     def _get_secret_value(self, body: bytes) -> HttpResponse:
-        req = api_pb2.GetSecretValueRequest()
         try:
-            req.ParseFromString(body)
-        except DecodeError:
+            req = protobuf_wire.parse(protobuf_wire.GET_SECRET_VALUE_REQUEST, body)
+        except protobuf_wire.WireFormatError:
             raise _DkmsError(400, "InvalidRequestBody", "The request body is not valid.") from None
-        if not req.SecretName:
+        secret_name = str(req["SecretName"])
+        if not secret_name:
             raise _DkmsError(400, "MissingParameter", "Parameter SecretName does not exist.")
         not_found = _DkmsError(
             404, "Forbidden.ResourceNotFound", "The resource you requested does not exist."
         )
         try:
             fields = self._state.get_secret_value_fields(
-                req.SecretName,
-                fetch_extended_config=req.FetchExtendedConfig,
-                version_id=req.VersionId or None,
-                version_stage=req.VersionStage or None,
+                secret_name,
+                fetch_extended_config=bool(req["FetchExtendedConfig"]),
+                version_id=str(req["VersionId"]) or None,
+                version_stage=str(req["VersionStage"]) or None,
             )
         except (KeyError, LookupError):
             raise not_found from None
-        reply = api_pb2.GetSecretValueResponse()
-        for name, value in fields.items():
-            if name == "VersionStages":
-                assert isinstance(value, list)  # noqa: S101 - shape fixed by CloudState
-                reply.VersionStages.extend(str(stage) for stage in value)
-            else:
-                setattr(reply, name, str(value))
-        reply.RequestId = str(uuid.uuid4())
-        return HttpResponse(200, reply.SerializeToString(), {"Content-Type": "application/x-protobuf"})
+        reply = {**fields, "RequestId": str(uuid.uuid4())}
+        body = protobuf_wire.serialize(protobuf_wire.GET_SECRET_VALUE_RESPONSE, reply)
+        return HttpResponse(200, body, {"Content-Type": "application/x-protobuf"})
 
 
 def _string_to_sign(request: HttpRequest) -> str:

@@ -24,7 +24,7 @@ oss           ``oss_endpoint``           HTTP (``http://127.0.0.1:PORT``), when
                                          ``...testing.oss`` is
 ============  =========================  ===================================================
 
-``*_endpoint`` values are ``127.0.0.1:PORT`` (what ``add_endpoint``/DKMS ``Config.endpoint`` take);
+``*_endpoint`` values are ``127.0.0.1:PORT`` (what ``add_endpoint`` and a DKMS endpoint take);
 ``*_url`` properties add the scheme, which ``aliyunsdkcore`` honours over a request's own protocol.
 
 Pluggable services: ``DkmsService(state)`` must offer ``issue_client_key(password) -> ClientKey``
@@ -81,8 +81,8 @@ def _write_private(path: Path, text: str) -> None:
 
 
 # Modules whose core class keeps one requests.Session per endpoint for the whole process:
-# Tea.core.TeaCore (dkms-gcs; key "https://127.0.0.1:PORT:80") and darabonba.core.DaraCore (Tea V2 /
-# alibabacloud_tea_openapi; key "http://127.0.0.1:PORT:80:pool=N").
+# Tea.core.TeaCore (the dkms-gcs client of the reference tests; key "https://127.0.0.1:PORT:80") and
+# darabonba.core.DaraCore (Tea V2 / alibabacloud_tea_openapi; key "http://127.0.0.1:PORT:80:pool=N").
 _SDK_SESSION_CACHES = (("Tea.core", "TeaCore"), ("darabonba.core", "DaraCore"))
 
 
@@ -91,7 +91,7 @@ def _forget_sdk_sessions(endpoints: Iterable[str]) -> int:
 
     The Tea core builds a session (and its TLS adapter) on the first call to an endpoint and keeps it
     for good: a CA passed once stays trusted, and a later ``ignore_ssl`` call to the same endpoint
-    fails. Once a listener is gone its sessions are useless,
+    fails (docs/protocols.md, "DKMS"). Once a listener is gone its sessions are useless,
     and a new emulator that reuses the port must not inherit them. Only modules already imported are
     looked at (if an SDK was never loaded it has no sessions); a missing one is ignored.
     """

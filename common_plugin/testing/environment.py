@@ -1,6 +1,6 @@
 """Environment variables that make the SDKs misbehave against a loopback emulator.
 
-AcsClient and the DKMS (Tea) client send 127.0.0.1 traffic through ``HTTP(S)_PROXY`` even when
+AcsClient (and the Tea-based SDKs) send 127.0.0.1 traffic through ``HTTP(S)_PROXY`` even when
 ``NO_PROXY`` names it, and ``ALIYUN_ACCESS_KEY_ID``/``SECRET`` override the credentials an AcsClient
 is given; CA-bundle variables change what TLS trusts. Tests, demos and benchmarks that talk to the
 emulator drop them first.

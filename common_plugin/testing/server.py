@@ -13,6 +13,7 @@ never logged (they carry signatures, tokens and secrets).
 
 from __future__ import annotations
 
+import io
 import logging
 import selectors
 import socket
@@ -166,11 +167,11 @@ class _Handler(BaseHTTPRequestHandler):
             response = self._serve(service, request)
         else:
             _LOGGER.debug("injecting %s fault on %s %s", fault.kind, service.name, action)
-            if fault.kind in ("reset", "truncate"):
+            if fault.kind in ("reset", "truncate", "trickle"):
                 # Counted before the client can see the connection drop and read the counters.
                 owner.state.record(service.name, action, key_id)
             response = self._apply_fault(service, request, fault)
-        if response is None:  # reset or truncated: counted above
+        if response is None:  # reset, truncated or trickled: counted above
             return
         owner.state.record(service.name, response.action or action, response.access_key_id or key_id)
         if response.error_code:
@@ -202,7 +203,30 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.wfile.flush()
             return None
+        if fault.kind == "trickle":
+            self._trickle(self._serve(service, request), fault.seconds)
+            return None
         raise ValueError(f"unknown fault kind {fault.kind!r}")
+
+    def _trickle(self, response: HttpResponse, interval: float) -> None:
+        """Send ``response`` one byte per ``interval``; a slow server that never stalls a single read."""
+        owner = cast(_Server, self.server).owner
+        real, buffer = self.wfile, io.BytesIO()
+        self.close_connection = True
+        self.wfile = buffer
+        try:
+            self._write(response)
+        finally:
+            self.wfile = real
+        for index in range(len(buffer.getvalue())):
+            if owner.wait_stopping(interval):
+                return
+            try:
+                real.write(buffer.getvalue()[index : index + 1])
+                real.flush()
+            except OSError:  # the client gave up
+                return
+            owner.state.record_trickled(owner.service.name)
 
     def _reset(self) -> None:
         self.close_connection = True
@@ -275,6 +299,11 @@ class ServiceServer:
     @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
+
+    def wait_stopping(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for :meth:`stop`; ``True`` when stopping (a fault's sleep that a
+        stop cuts short)."""
+        return self._stopping.wait(seconds)
 
     @property
     def port(self) -> int:

@@ -89,7 +89,9 @@ class Fault:
         ``latency``  wait ``seconds`` (on the injected clock's terms: real sleep, kept small) then serve;
         ``reset``    close the connection without answering;
         ``truncate`` send headers and half the body, then close;
-        ``garbage``  answer 200 with a body that is not the service's format.
+        ``garbage``  answer 200 with a body that is not the service's format;
+        ``trickle``  serve, but send the whole answer (status line and headers too) one byte every
+                     ``seconds``, until it is sent, the client hangs up or the server stops.
     """
 
     kind: str
@@ -170,6 +172,7 @@ class CloudState:
         self._secrets: dict[str, Secret] = {}
         self._counters: Counter[tuple[str, str, str]] = Counter()
         self._error_codes: Counter[tuple[str, str]] = Counter()
+        self._trickled: Counter[str] = Counter()
         self._client_keys: dict[str, Any] = {}  # KeyId -> RSA public key of an issued client key
         rng = random.Random(seed)  # noqa: S311 - fault timing, not security
         self.faults: dict[str, FaultPlan] = {name: FaultPlan(rng) for name in self.SERVICES}
@@ -447,6 +450,15 @@ class CloudState:
         with self._lock:
             return sum(n for (svc, c), n in self._error_codes.items() if svc == service and code in (None, c))
 
+    def record_trickled(self, service: str) -> None:
+        with self._lock:
+            self._trickled[service] += 1
+
+    def trickled_bytes(self, service: str) -> int:
+        """How many bytes ``trickle`` faults on ``service`` have sent so far."""
+        with self._lock:
+            return self._trickled[service]
+
     def counts(self) -> dict[tuple[str, str, str], int]:
         with self._lock:
             return dict(self._counters)
@@ -455,3 +467,4 @@ class CloudState:
         with self._lock:
             self._counters.clear()
             self._error_codes.clear()
+            self._trickled.clear()
