@@ -32,9 +32,9 @@ from typing import Any
 from ._fork import on_fork_reset, on_fork_restart
 from ._secret_state import Flight as _Flight
 from ._secret_state import SecretState as _SecretState
-from ._secret_state import same_key as _same_key
 from .clock import SYSTEM_CLOCK, Clock
 from .credentials import ManagedCredential
+from .credentials import same_key as _same_key
 from .exceptions import MalformedSecretError, ProviderClosedError
 from .observability import EventListener, ProviderStatus, Telemetry
 from .refresh_policy import RefreshPolicy
@@ -246,8 +246,16 @@ class CredentialsProvider:
         return unsubscribe
 
     def retry_credential(self, secret_name: str, rejected: ManagedCredential) -> ManagedCredential | None:
-        """For a client deciding whether to retry a rejected call: :meth:`refresh_rejected`, but
-        ``None`` (no retry; the caller's original error stands) when the provider was closed."""
+        """Deprecated: a client deciding whether to retry calls :func:`common_plugin.retry.decide_retry`.
+
+        :meth:`refresh_rejected`, but ``None`` when the provider was closed.
+        """
+        warnings.warn(
+            "CredentialsProvider.retry_credential is deprecated; use "
+            "common_plugin.retry.decide_retry(provider, secret_name, used, error, handler)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         try:
             return self.refresh_rejected(secret_name, rejected)
         except ProviderClosedError:
@@ -285,7 +293,17 @@ class CredentialsProvider:
         return self._telemetry.add_listener(listener)
 
     def record_retry(self, secret_name: str, credential: ManagedCredential) -> None:
-        """Called by a client that retried a call with ``credential`` after a rejection."""
+        """Deprecated: :func:`common_plugin.retry.decide_retry` records the retries it decides."""
+        warnings.warn(
+            "CredentialsProvider.record_retry is deprecated; common_plugin.retry.decide_retry records "
+            "the retries it decides (common_plugin.retry.record_retry for an SDK that decides later)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        self._record_retry(secret_name, credential)
+
+    def _record_retry(self, secret_name: str, credential: ManagedCredential) -> None:
+        # For common_plugin.retry only: a client retried a call with ``credential``.
         self._telemetry.retry_performed(secret_name, credential, self._clock.time())
 
     # -- lifecycle -----------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Each request is signed with the credential current at signing time (pulled from the provider, never
 pushed into the client). When a call fails and the handler judges the error a rejected key, the
-client asks the provider for one single-flight refresh and, if the key changed, retries once.
+client retries once if :func:`common_plugin.retry.decide_retry` (the one retry decision) says so.
 
 SDK hook: we override ``AcsClient._implementation_of_do_action(request, signer=None)``, the one method
 through which ``do_action_with_exception``, ``do_action`` and ``get_response`` all pass, and give it
@@ -26,12 +26,12 @@ from common_plugin.ak_expire_handler import (
     AKExpireHandler,
     ErrorCodeExpireHandler,
     as_expire_handler,
-    judge_safely,
 )
 from common_plugin.credentials import ManagedCredential
 from common_plugin.exceptions import ProviderClosedError
 from common_plugin.manager import default_manager
 from common_plugin.provider import CredentialsProvider
+from common_plugin.retry import decide_retry
 
 __all__ = ["ProxyAcsClient", "SdkCoreAKExpireHandler"]
 
@@ -178,18 +178,14 @@ class ProxyAcsClient(AcsClient):  # type: ignore[misc]
         used = self._current()
         result = super()._implementation_of_do_action(request, _SnapshotSigner(used))
         exception = result[3]
-        if exception is None or not judge_safely(self._handler, exception):
+        if exception is None:
             return result
-        fresh = self._provider.retry_credential(self._secret_name, used)
-        if fresh is None or fresh.access_key_id == used.access_key_id:
-            return result
-        _LOGGER.info(
-            "retrying %s for secret %s with the refreshed key %s",
-            request.get_action_name(),
-            self._secret_name,
-            fresh.masked_access_key_id,
+        fresh = decide_retry(
+            self._provider, self._secret_name, used, exception, self._handler, what=request.get_action_name()
         )
-        self._provider.record_retry(self._secret_name, fresh)
+        if fresh is None:
+            return result
+        # The request object is re-signed from scratch by the snapshot signer: nothing to rewind.
         return super()._implementation_of_do_action(request, _SnapshotSigner(fresh))
 
     def shutdown(self) -> None:
