@@ -115,11 +115,13 @@ class CredentialsProvider:
         self._chain = RefreshChain(
             scheduler, policy, clock, self._rng, functools.partial(_job_for, weakref.ref(self))
         )
+        job_prefix = f"credentials-provider-{next(_PROVIDER_IDS)}/"
+        self._preload_job_id = job_prefix + "preload"  # the secrets' job ids all end in #<n>
         self._cache = SnapshotCache(
             self._stored,
             self._telemetry,
             clock,
-            f"credentials-provider-{next(_PROVIDER_IDS)}/",
+            job_prefix,
             functools.partial(_after_install, self._chain, self._listeners),
         )
         self._snapshots = self._cache.snapshots  # the hot path's one dict
@@ -153,12 +155,23 @@ class CredentialsProvider:
         """The sorted names of the secrets currently cached."""
         return sorted(self._snapshots.copy())
 
-    def preload(self, names: Iterable[str]) -> None:
+    def preload(self, names: Iterable[str], *, background: bool = False) -> None:
         """Fetch every secret in ``names`` that is not cached yet.
 
         Every name is attempted; each failure is logged at WARNING and the first one is raised
         afterwards, so a caller that wants best effort can catch it and carry on.
+
+        Args:
+            names: the secrets.
+            background: return at once and fetch in one job on the provider's scheduler instead
+                (failures are only logged; a later :meth:`get` of a failed secret fetches again
+                and raises). :meth:`close` cancels it if it has not started.
         """
+        names = tuple(names)
+        if background:
+            job = functools.partial(_run_preload, weakref.ref(self), names)
+            self._scheduler.schedule(self._preload_job_id, self._clock.time(), job)
+            return
         first_error: Exception | None = None
         for name in names:
             try:
@@ -301,6 +314,10 @@ class CredentialsProvider:
         if states is None:
             return
         self._chain.close()
+        try:
+            self._scheduler.cancel(self._preload_job_id)
+        except Exception:
+            _LOGGER.warning("could not cancel the background preload", exc_info=True)
         for state in states:
             with state.lock:
                 self._snapshots.pop(state.name, None)
@@ -379,6 +396,18 @@ def _run_refresh_job(provider_ref: weakref.ref[CredentialsProvider], state: Secr
     provider = provider_ref()
     if provider is not None:
         provider._refresh_job(state)
+
+
+def _run_preload(provider_ref: weakref.ref[CredentialsProvider], names: tuple[str, ...]) -> None:
+    provider = provider_ref()
+    if provider is None:
+        return
+    try:
+        provider.preload(names)
+    except ProviderClosedError:
+        return  # closed before the job ran: nothing to warm
+    except Exception:  # noqa: BLE001 - preload() logged each failure; a later get() raises it
+        _LOGGER.debug("background preload incomplete; failed secrets are fetched on first use")
 
 
 def _deprecated_async(name: str) -> Any:

@@ -60,3 +60,16 @@ def test_a_provider_dropped_without_close_is_freed_and_its_jobs_do_nothing(gc_of
     assert dropped() is None  # no part (cache, chain, gate, listeners, jobs) holds the facade
     sched.run_due(START + 10 * 86400.0)
     assert source.fetches == 1
+
+
+def test_a_background_preload_is_one_job_that_close_cancels() -> None:
+    source = CountingSource()
+    sched = ManualScheduler()
+    with CredentialsProvider(source, clock=ManualClock(START), scheduler=sched) as provider:
+        provider.preload([NAME, "other"], background=True)
+        assert source.fetches == 0 and len(sched.jobs()) == 1
+        assert sched.run_due(START) >= 1
+        assert source.fetches == 2 and provider.cached_names() == [NAME, "other"]
+        provider.preload(["third"], background=True)
+    assert sched.jobs() == {}  # close() cancelled the pending preload and the refresh jobs
+    assert source.fetches == 2

@@ -6,7 +6,8 @@ Opt-in with ``cache_dir`` in the properties file. It does two things:
   (if it is still fresh) instead of fetching.
 * **Shares fetches between worker processes.** A fetch takes an exclusive file lock per secret and
   re-reads the file first, so when N workers refresh after a rotation (or after a revoke), the first
-  one fetches and the others read what it wrote: about one fetch per rotation per host.
+  one fetches and the others read what it wrote: about one fetch per rotation per host. This lock
+  is the one lock the product holds across network I/O, on purpose; see :meth:`EncryptedFileStore.locked`.
 
 Each file is AES-256-GCM-encrypted with its own data key, bound to the secret name, and the data key
 is wrapped by a :class:`~common_plugin.storage.cache_keys.CacheKeyDecryptor` (envelope encryption). Files are
@@ -103,15 +104,9 @@ class EncryptedFileStore(SecretStore):
         if mode & 0o077:
             _LOGGER.warning("cache folder %s had mode %o; tightening it to 0700", self.directory, mode)
             os.chmod(self.directory, 0o700)
-        self._thread_locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
 
     def __repr__(self) -> str:
         return f"EncryptedFileStore({str(self.directory)!r}, {self._decryptor!r})"
-
-    def after_fork(self) -> None:
-        self._thread_locks = {}
-        self._guard = threading.Lock()
 
     def discard(self, secret_name: str) -> None:
         self._discard(self._stem(secret_name).with_suffix(".cache"))
@@ -121,27 +116,32 @@ class EncryptedFileStore(SecretStore):
 
     @contextlib.contextmanager
     def locked(self, secret_name: str) -> Iterator[None]:
-        with self._guard:
-            thread_lock = self._thread_locks.setdefault(secret_name, threading.Lock())
-        with thread_lock:  # flock is per open file; threads of one process queue here first
-            if fcntl is None:
-                yield
-                return
-            try:
-                fd = os.open(self._stem(secret_name).with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
-            except OSError:
-                # The cache is an optimisation: fetch without coordinating rather than fail the call.
-                _LOGGER.warning(
-                    "cannot open the cache lock file in %s; fetching uncoordinated", self.directory
-                )
-                yield
-                return
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
+        """Hold the secret's exclusive file lock (``flock``) for the block.
+
+        The provider holds it *across the fetch*, by design: that is what makes the processes of a
+        host fetch once per rotation (the others wait, then re-read what the first one wrote). It
+        is held for one fetch at most, so the fetch's own bounds (the source's request timeout
+        and attempt count, ``request_timeout_seconds`` x ``max_fetch_attempts``) bound every wait
+        for it. No thread lock is held: each call opens its own descriptor, and ``flock`` locks on
+        different open descriptions exclude each other within one process too, while the
+        provider's single-flight already lets one thread per secret fetch.
+        """
+        if fcntl is None:
+            yield
+            return
+        try:
+            fd = os.open(self._stem(secret_name).with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            # The cache is an optimisation: fetch without coordinating rather than fail the call.
+            _LOGGER.warning("cannot open the cache lock file in %s; fetching uncoordinated", self.directory)
+            yield
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
     def load(self, secret_name: str) -> StoredSecret | None:
         path = self._stem(secret_name).with_suffix(".cache")
