@@ -27,7 +27,8 @@ place. :func:`capture_body` records, *before* the first attempt, everything need
   still learns that the key was rejected, so the *next* call signs with the new key.
 
 The adapter attributes read here (``offset``, ``data``, ``crc_callback.crc64``, ``cipher_callback``,
-``file_object``) were checked against oss2 2.19.1 and are pinned by ``tests/test_oss_hooks.py``;
+``file_object``) were checked against oss2 2.19.1, are listed in ``docs/sdk_hooks.md`` and are
+pinned by ``tests/test_oss_hooks.py``;
 if they change, :func:`capture_body` answers "not replayable" rather than guess.
 
 Thread-safety: :class:`ManagedCaller` is thread-safe; each call keeps its own snapshot and replay
@@ -322,9 +323,9 @@ class ManagedClientMixin:
         return self._caller.handler
 
     def _do(self, method: str, bucket_name: str, key: Any, **kwargs: Any) -> Any:
-        # The one private oss2 hook, for both clients: oss2.api._Base._do (checked against oss2
-        # 2.19.1, pinned by tests/test_oss_hooks.py). The mixin precedes the oss2 class in the MRO,
-        # so super() is oss2's implementation.
+        # The oss2 request hook, for both clients: oss2.api._Base._do (checked against oss2 2.19.1,
+        # listed in docs/sdk_hooks.md). The mixin precedes the oss2 class in the MRO, so super() is
+        # oss2's implementation.
         send = super()._do  # type: ignore[misc]
         return self._caller.call(
             lambda attempt: send(method, bucket_name, key, **attempt), kwargs, method, bucket_name

@@ -4,7 +4,8 @@
 attempt of every operation with ``config.credentials_provider.get_credentials()`` and, after a failed
 attempt, asks ``config.retryer.is_error_retryable(error)`` whether to send it again (rewinding a
 seekable body itself; a non-seekable body is never retried). Both are public seams, so no private
-hook is needed:
+hook is needed; the order of those calls, which scopes the retry to one operation, is listed in
+``docs/sdk_hooks.md`` and pinned by a test:
 
 * :class:`ManagedOssV2CredentialsProvider` hands out the current snapshot and remembers, per
   operation (a :mod:`contextvars` variable reset at each operation's first attempt), which one the

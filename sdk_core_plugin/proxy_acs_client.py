@@ -4,10 +4,12 @@ Each request is signed with the credential current at signing time (pulled from 
 pushed into the client). When a call fails and the handler judges the error a rejected key, the
 client retries once if :func:`common_plugin.retry.decide_retry` (the one retry decision) says so.
 
-SDK hook: we override ``AcsClient._implementation_of_do_action(request, signer=None)``, the one method
-through which ``do_action_with_exception``, ``do_action`` and ``get_response`` all pass, and give it
-a signer bound to one credential snapshot. Checked against aliyun-python-sdk-core 2.16.1;
-``tests/test_sdk_hooks.py`` fails loudly if a newer SDK drops or renames it.
+SDK internals (aliyun-python-sdk-core 2.16.1; listed with every other one we rely on in
+``docs/sdk_hooks.md``, each pinned by a test that fails loudly if a newer SDK drops it): we override
+``AcsClient._implementation_of_do_action(request, signer=None)``, the one method through which
+``do_action_with_exception``, ``do_action`` and ``get_response`` all pass, and give it a signer
+bound to one credential snapshot; and we set ``AcsClient._signer`` to ``None``, so nothing can sign
+with the placeholder key.
 """
 
 from __future__ import annotations
@@ -205,4 +207,4 @@ class ProxyAcsClient(AcsClient):  # type: ignore[misc]
         self.shutdown()
 
     def __repr__(self) -> str:
-        return f"ProxyAcsClient(secret_name={self._secret_name!r}, region_id={self._region_id!r})"
+        return f"ProxyAcsClient(secret_name={self._secret_name!r}, region_id={self.get_region_id()!r})"

@@ -1,9 +1,9 @@
 """Managed credentials for Tea / OpenAPI V2 SDKs (``alibabacloud_*`` clients) and their one retry.
 
 Every generated V2 client takes ``Config(credential=alibabacloud_credentials.client.Client(...))`` and
-asks it for a key on *every* request (``alibabacloud_tea_openapi`` 0.4.6, ``do_request``). So an
-``ICredentialsProvider`` (``alibabacloud_credentials_api``) backed by our provider is all it takes for
-a rotated key to reach the next request, with no client rebuilt::
+asks it for a key on *every* request (``alibabacloud_tea_openapi`` 0.4.6, ``do_request``; pinned, see
+``docs/sdk_hooks.md``). So an ``ICredentialsProvider`` (``alibabacloud_credentials_api``) backed by
+our provider is all it takes for a rotated key to reach the next request, with no client rebuilt::
 
     credentials = TeaCredentialsProvider(provider, "app-ak")
     config = open_api_models.Config(credential=credentials.credential_client(), region_id="cn-hangzhou")

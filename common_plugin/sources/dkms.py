@@ -96,7 +96,7 @@ class DkmsSource(SecretSource):
 
     def after_fork(self) -> None:
         # The Tea core keeps one HTTPS session per endpoint for the whole process; a forked child
-        # must not share the parent's pooled connections.
+        # must not share the parent's pooled connections (a private attribute: docs/sdk_hooks.md).
         from Tea.core import TeaCore
 
         TeaCore._sessions.clear()
