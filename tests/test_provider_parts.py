@@ -73,3 +73,32 @@ def test_a_background_preload_is_one_job_that_close_cancels() -> None:
         provider.preload(["third"], background=True)
     assert sched.jobs() == {}  # close() cancelled the pending preload and the refresh jobs
     assert source.fetches == 2
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"AccessKeyId": "LTAIpartstest0002", "AccessKeySecret": "parts-test-secret-two"},
+        {"AccessKeySecret": "parts-test-secret-two"},
+        {"SecurityToken": "parts-test-token-two"},
+    ],
+    ids=["new-id", "new-secret-same-id", "new-token-same-id"],
+)
+def test_rotations_are_counted_by_whole_key_in_telemetry_and_for_listeners(change: dict[str, str]) -> None:
+    from common_plugin.observability import CredentialEvent, EventKind
+
+    source = CountingSource()
+    source.data["SecurityToken"] = "parts-test-token-one"
+    with CredentialsProvider(source, clock=ManualClock(START), scheduler=ManualScheduler()) as provider:
+        events: list[CredentialEvent] = []
+        seen: list[tuple[object, object]] = []
+        provider.add_event_listener(events.append)
+        provider.add_listener(lambda _name, old, new: seen.append((old, new)))
+        first = provider.get(NAME)
+        provider.refresh(NAME)  # the very same key: no rotation for anyone
+        source.data.update(change)
+        second = provider.refresh(NAME)
+        provider.refresh(NAME)
+    assert seen == [(None, first), (first, second)]
+    assert [e.kind for e in events].count(EventKind.ROTATION_PICKED_UP) == 1
+    assert provider.status().counters["rotations"] == 1

@@ -45,6 +45,31 @@ PUBLIC = {
         "SecretSource",
         "build_source",
     },
+    "common_plugin.retry": {
+        "Rewind",
+        "accept_replacement",
+        "decide_retry",
+        "is_rejection",
+        "record_retry",
+        "replacement_for",
+    },
+    "common_plugin.adapters.tea": {
+        "RefreshingTeaClient",
+        "TeaAKExpireHandler",
+        "TeaCredentialsProvider",
+        "call_with_refresh",
+        "call_with_refresh_async",
+    },
+    "common_plugin.adapters.aio": {
+        "AsyncCredentialsProvider",
+        "async_provider",
+        "decide_retry_async",
+        "get_async",
+        "refresh_rejected_async",
+    },
+    "common_plugin.adapters.endpoint": {"CredentialsServer", "TOKEN_ENV", "credentials_document"},
+    "common_plugin.cli.serve": {"add_serve_command", "run_serve"},
+    "oss_plugin.v2": {"ManagedOssV2CredentialsProvider", "ManagedOssV2Retryer", "configure"},
 }
 
 

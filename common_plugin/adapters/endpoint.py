@@ -52,7 +52,7 @@ from typing import Any
 from ..exceptions import ManagedCredentialsError
 from ..provider import CredentialsProvider
 
-__all__ = ["TOKEN_ENV", "CredentialsServer", "credentials_document"]
+__all__ = ["CredentialsServer", "TOKEN_ENV", "credentials_document"]
 
 _LOGGER = logging.getLogger(__name__)
 
