@@ -21,10 +21,13 @@ import threading
 import weakref
 from collections.abc import Callable
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from ._fork import on_fork_reset
 from .exceptions import ProviderClosedError
-from .provider import CredentialsProvider
+
+if TYPE_CHECKING:  # the provider is imported by the factory, with the first lease
+    from .provider import CredentialsProvider
 
 __all__ = [
     "ProviderLease",
@@ -35,7 +38,7 @@ __all__ = [
 
 _LOGGER = logging.getLogger(__name__)
 
-ProviderFactory = Callable[[], CredentialsProvider]
+ProviderFactory = Callable[[], "CredentialsProvider"]
 
 
 class ProviderLease:

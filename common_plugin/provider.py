@@ -34,7 +34,7 @@ import warnings
 import weakref
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._fork import on_fork_reset, on_fork_restart
 from ._key_listeners import KeyListeners, Listener
@@ -49,8 +49,10 @@ from .observability import EventListener, ProviderStatus, Telemetry
 from .refresh_policy import RefreshPolicy
 from .scheduler import BackgroundScheduler, Scheduler, acquire_shared_scheduler, release_shared_scheduler
 from .sources.base import SecretSource
-from .storage.disk_cache import SecretStore
 from .storage.stored_source import StoredSource
+
+if TYPE_CHECKING:
+    from .storage.disk_cache import SecretStore
 
 __all__ = ["CredentialsProvider", "Listener"]
 

@@ -35,11 +35,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .ak_expire_handler import AKExpireHandler, judge_safely
 from .credentials import ManagedCredential, same_key
 from .exceptions import ProviderClosedError
-from .provider import CredentialsProvider
+
+if TYPE_CHECKING:  # an adapter imports this module before any provider exists
+    from .provider import CredentialsProvider
 
 __all__ = ["Rewind", "accept_replacement", "decide_retry", "is_rejection", "record_retry", "replacement_for"]
 

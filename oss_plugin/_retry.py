@@ -40,7 +40,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import oss2
 
@@ -48,8 +48,10 @@ from common_plugin.ak_expire_handler import AKExpireHandler
 from common_plugin.credentials import ManagedCredential
 from common_plugin.exceptions import ProviderClosedError
 from common_plugin.manager import ProviderLease, default_manager
-from common_plugin.provider import CredentialsProvider
 from common_plugin.retry import decide_retry
+
+if TYPE_CHECKING:  # the provider machinery loads with the first provider, not with this import
+    from common_plugin.provider import CredentialsProvider
 
 from .credentials_provider import ManagedOssCredentialsProvider
 

@@ -14,14 +14,16 @@ Pre-signed URLs (``sign_url``) and ``put_object_with_url`` use the current key b
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import oss2
 
 from common_plugin.ak_expire_handler import as_expire_handler
-from common_plugin.provider import CredentialsProvider
 
 from ._retry import ManagedCaller, ManagedClientMixin, check_auth_version, make_auth
+
+if TYPE_CHECKING:
+    from common_plugin.provider import CredentialsProvider
 from .handler import OssAKExpireHandler
 
 __all__ = ["ProxyBucket"]

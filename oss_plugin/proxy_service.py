@@ -8,14 +8,16 @@ Same design and the same request hook as :class:`~oss_plugin.ProxyBucket`: we ov
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import oss2
 
 from common_plugin.ak_expire_handler import as_expire_handler
-from common_plugin.provider import CredentialsProvider
 
 from ._retry import ManagedCaller, ManagedClientMixin, check_auth_version, make_auth
+
+if TYPE_CHECKING:
+    from common_plugin.provider import CredentialsProvider
 from .handler import OssAKExpireHandler
 
 __all__ = ["ProxyService"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aliyunsdkcore.auth.signers.signer import Signer
 from aliyunsdkcore.client import AcsClient
@@ -29,11 +29,14 @@ from common_plugin.ak_expire_handler import (
     ErrorCodeExpireHandler,
     as_expire_handler,
 )
-from common_plugin.credentials import ManagedCredential
 from common_plugin.exceptions import ProviderClosedError
 from common_plugin.manager import default_manager
-from common_plugin.provider import CredentialsProvider
 from common_plugin.retry import decide_retry
+from common_plugin.sources.sdk_logging import silence_sdk_wire_logging
+
+if TYPE_CHECKING:  # the provider machinery loads with the first provider, not with this import
+    from common_plugin.credentials import ManagedCredential
+    from common_plugin.provider import CredentialsProvider
 
 __all__ = ["ProxyAcsClient", "SdkCoreAKExpireHandler"]
 
@@ -118,6 +121,7 @@ class ProxyAcsClient(AcsClient):  # type: ignore[misc]
     ) -> None:
         if not secret_name:
             raise ValueError("ProxyAcsClient needs secret_name, the managed RAM credential secret to use")
+        silence_sdk_wire_logging()  # aliyunsdkcore logs the signed params, STS token included, at DEBUG
         if any(v is not None for v in (ak, secret, credential, public_key_id, private_key)):
             warnings.warn(
                 "ProxyAcsClient signs with the managed credential; ak, secret, credential, public_key_id "

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..clock import Clock
 from ..credentials import ManagedCredential, same_key
 from ..exceptions import MalformedSecretError
 from ..sources.base import SecretSource
-from .disk_cache import SecretStore
+
+if TYPE_CHECKING:
+    from .disk_cache import SecretStore  # only with cache_dir: cryptography stays unloaded without
 
 __all__ = ["StoredSource"]
 
