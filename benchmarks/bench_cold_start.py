@@ -31,6 +31,7 @@ import _util  # noqa: E402
 from _util import emit, table, verdict  # noqa: E402
 
 IMPORT_RUNS = 5
+IMPORT_RATIO_TARGET = 1.2  # a plugin's import within 1.2x of its SDK's (issue 14)
 SECRETS = 1_000
 NAMES = [f"bench-cold-{i}" for i in range(5)]
 
@@ -186,7 +187,13 @@ def main() -> None:
     rows: list[list[object]] = []
     for label, module, sdk in imports:
         measured[module] = import_seconds(py, module)
-        added = f"+{(measured[module] - measured[sdk]) * 1000:.0f} ms over the SDK" if sdk else ""
+        added = ""
+        if sdk:
+            ratio = measured[module] / measured[sdk]
+            added = (
+                f"+{(measured[module] - measured[sdk]) * 1000:.0f} ms over the SDK, {ratio:.2f}x "
+                f"(target <= {IMPORT_RATIO_TARGET}x) {verdict(ratio <= IMPORT_RATIO_TARGET)}"
+            )
         rows.append([label, f"{measured[module] * 1000:.0f} ms", added])
     original_python, reason = _util.original_python()
     if original_python is not None:

@@ -11,30 +11,81 @@ The pieces, from configuration to the key a client signs with::
 
 from __future__ import annotations
 
+import importlib
 import logging
+from typing import TYPE_CHECKING, Any
 
-from .ak_expire_handler import AKExpireHandler, ErrorCodeExpireHandler
-from .bootstrap import provider_from_config
-from .clock import ManualClock, SystemClock
-from .config.config_loader import ConfigLoader
-from .config.loading import ProviderConfig, load_config
-from .credentials import ManagedCredential, SecretValue
-from .exceptions import (
-    ConfigError,
-    MalformedSecretError,
-    ManagedCredentialsError,
-    ProviderClosedError,
-    SecretFetchError,
-)
-from .manager import default_manager, set_default_provider_factory
-from .masking import mask_access_key_id
-from .observability import CredentialEvent, EventKind, ProviderStatus, SecretStatus
-from .provider import CredentialsProvider
-from .refresh_policy import RefreshPolicy
-from .scheduler import BackgroundScheduler, ManualScheduler, Scheduler
-from .sources import SecretSource
+if TYPE_CHECKING:
+    from .ak_expire_handler import AKExpireHandler, ErrorCodeExpireHandler
+    from .bootstrap import provider_from_config
+    from .clock import ManualClock, SystemClock
+    from .config.config_loader import ConfigLoader
+    from .config.loading import ProviderConfig, load_config
+    from .credentials import ManagedCredential, SecretValue
+    from .exceptions import (
+        ConfigError,
+        MalformedSecretError,
+        ManagedCredentialsError,
+        ProviderClosedError,
+        SecretFetchError,
+    )
+    from .manager import default_manager, set_default_provider_factory
+    from .masking import mask_access_key_id
+    from .observability import CredentialEvent, EventKind, ProviderStatus, SecretStatus
+    from .provider import CredentialsProvider
+    from .refresh_policy import RefreshPolicy
+    from .scheduler import BackgroundScheduler, ManualScheduler, Scheduler
+    from .sources import SecretSource
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+# Where each public name lives. They are imported on first access (PEP 562), so that importing
+# one submodule - as the SDK plugins do - does not load configuration parsing, sources and the
+# scheduler with it.
+_HOMES = {
+    "AKExpireHandler": ".ak_expire_handler",
+    "BackgroundScheduler": ".scheduler",
+    "ConfigError": ".exceptions",
+    "ConfigLoader": ".config.config_loader",
+    "CredentialEvent": ".observability",
+    "CredentialsProvider": ".provider",
+    "ErrorCodeExpireHandler": ".ak_expire_handler",
+    "EventKind": ".observability",
+    "MalformedSecretError": ".exceptions",
+    "ManagedCredential": ".credentials",
+    "ManagedCredentialsError": ".exceptions",
+    "ManualClock": ".clock",
+    "ManualScheduler": ".scheduler",
+    "ProviderClosedError": ".exceptions",
+    "ProviderConfig": ".config.loading",
+    "ProviderStatus": ".observability",
+    "RefreshPolicy": ".refresh_policy",
+    "Scheduler": ".scheduler",
+    "SecretFetchError": ".exceptions",
+    "SecretSource": ".sources",
+    "SecretStatus": ".observability",
+    "SecretValue": ".credentials",
+    "SystemClock": ".clock",
+    "default_manager": ".manager",
+    "load_config": ".config.loading",
+    "mask_access_key_id": ".masking",
+    "provider_from_config": ".bootstrap",
+    "set_default_provider_factory": ".manager",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value  # later lookups are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "AKExpireHandler",

@@ -11,15 +11,7 @@ import threading
 
 from .credentials import ManagedCredential
 
-__all__ = ["Flight", "SecretState", "same_key"]
-
-
-def same_key(a: ManagedCredential, b: ManagedCredential) -> bool:
-    return (
-        a.access_key_id == b.access_key_id
-        and a.access_key_secret == b.access_key_secret
-        and a.security_token == b.security_token
-    )
+__all__ = ["Flight", "SecretState"]
 
 
 class Flight:

@@ -57,7 +57,16 @@ def provider_from_config(
 
 def build_default_provider() -> CredentialsProvider:
     """Load the configuration named by :class:`~common_plugin.config.config_loader.ConfigLoader` and build
-    a provider from it. Raises :class:`~common_plugin.exceptions.ConfigError` on a bad config."""
+    a provider from it. Raises :class:`~common_plugin.exceptions.ConfigError` on a bad config.
+
+    The ``secret_names`` are preloaded in the background (a job on the provider's scheduler), so
+    building touches no network: the first client gets its lease at once, and a first ``get`` of a
+    secret still being preloaded joins that fetch.
+    """
     from .config.config_loader import ConfigLoader
 
-    return provider_from_config(ConfigLoader.load())
+    config = ConfigLoader.load()
+    provider = provider_from_config(config, preload=False)
+    if config.secret_names:
+        provider.preload(config.secret_names, background=True)
+    return provider

@@ -19,7 +19,7 @@ from .masking import mask_access_key_id
 
 _LOGGER = logging.getLogger(__name__)
 
-__all__ = ["ManagedCredential", "SecretValue", "parse_duration_seconds", "parse_timestamp"]
+__all__ = ["ManagedCredential", "SecretValue", "parse_duration_seconds", "parse_timestamp", "same_key"]
 
 RAM_CREDENTIALS_TYPE = "RAMCredentials"
 
@@ -165,6 +165,19 @@ class ManagedCredential:
                 ", ".join(unusable),
             )
         return cred
+
+
+def same_key(a: ManagedCredential, b: ManagedCredential) -> bool:
+    """Whether two snapshots carry the same key: AccessKeyId, AccessKeySecret and SecurityToken.
+
+    The one definition of "the key changed" (a renewed token or a re-issued secret under the same
+    AccessKeyId is a change), used by the retry decision, the rejection gate and telemetry.
+    """
+    return (
+        a.access_key_id == b.access_key_id
+        and a.access_key_secret == b.access_key_secret
+        and a.security_token == b.security_token
+    )
 
 
 def _first(data: dict[str, Any], *keys: str) -> Any:

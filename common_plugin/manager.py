@@ -21,10 +21,13 @@ import threading
 import weakref
 from collections.abc import Callable
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from ._fork import on_fork_reset
 from .exceptions import ProviderClosedError
-from .provider import CredentialsProvider
+
+if TYPE_CHECKING:  # the provider is imported by the factory, with the first lease
+    from .provider import CredentialsProvider
 
 __all__ = [
     "ProviderLease",
@@ -35,7 +38,7 @@ __all__ = [
 
 _LOGGER = logging.getLogger(__name__)
 
-ProviderFactory = Callable[[], CredentialsProvider]
+ProviderFactory = Callable[[], "CredentialsProvider"]
 
 
 class ProviderLease:
@@ -86,9 +89,12 @@ class ProviderLease:
 class ProviderManager:
     """Creates a provider on first acquire, shares it, and closes it when the last holder releases it.
 
-    Thread-safe. The factory runs under the manager's lock, so concurrent first acquirers share
-    one provider; it must therefore not call back into this manager. A factory that raises leaves
-    nothing behind: the next acquire calls it again.
+    Thread-safe. The manager's lock guards only the current provider and its reference count and
+    is never held while the factory runs (a factory may read files and, if it likes, the network):
+    the first acquirer builds the provider outside the lock and installs it under the lock;
+    concurrent first acquirers wait for that build (on an event, not on the lock) and share its
+    provider, while releases and leases of a provider that already exists go on unhindered. A
+    factory that raises leaves nothing behind: the next acquire calls it again.
 
     Args:
         factory: builds a provider (configuration → sources → provider).
@@ -99,6 +105,7 @@ class ProviderManager:
         self._lock = threading.Lock()
         self._provider: CredentialsProvider | None = None
         self._refs = 0
+        self._building: threading.Event | None = None  # set while a first acquirer runs the factory
         _LIVE_MANAGERS.add(self)
 
     def set_factory(self, factory: ProviderFactory) -> None:
@@ -116,12 +123,30 @@ class ProviderManager:
             Whatever the factory raises (for the default factory, ConfigError on a bad or missing
                 configuration file).
         """
+        while True:
+            with self._lock:
+                provider = self._provider
+                if provider is not None and not provider.closed:
+                    self._refs += 1
+                    return provider
+                building = self._building
+                if building is None:
+                    building = self._building = threading.Event()
+                    factory = self._factory
+                    break
+            building.wait()  # another acquirer is building it: share its result (or try again)
+        try:
+            built = factory()  # outside the lock: an unrelated release or lease never waits for it
+        except BaseException:
+            with self._lock:
+                self._building = None
+            building.set()
+            raise
         with self._lock:
-            if self._provider is None or self._provider.closed:
-                self._provider = self._factory()
-                self._refs = 0
-            self._refs += 1
-            return self._provider
+            self._building = None
+            self._provider, self._refs = built, 1
+        building.set()
+        return built
 
     def release(self, provider: CredentialsProvider) -> None:
         """Drop one reference to ``provider``; the last one closes it.
@@ -152,7 +177,9 @@ class ProviderManager:
         return self._refs
 
     def _after_fork_in_child(self) -> None:
+        # A build in progress belongs to a thread that does not exist in the child.
         self._lock = threading.Lock()
+        self._building = None
 
 
 def _configured_factory() -> CredentialsProvider:

@@ -22,7 +22,7 @@ from enum import Enum
 from typing import Any
 
 from .ak_expire_handler import error_code_of
-from .credentials import ManagedCredential
+from .credentials import ManagedCredential, same_key
 
 __all__ = ["CredentialEvent", "EventKind", "EventListener", "ProviderStatus", "SecretStatus", "Telemetry"]
 
@@ -86,9 +86,9 @@ class ProviderStatus:
     ``counters``: ``reads``, ``fetches`` (GetSecretValue calls the provider made, each possibly
     several requests across instances), ``fetch_failures``, ``throttled``, ``reactive_refreshes``
     (rejections reported by clients), ``retries`` (calls clients retried with a new key),
-    ``rotations`` (new keys picked up after the first), ``store_hits`` (values taken from the
-    on-disk cache instead of fetching). ``failures_by_code``: fetch failures by
-    service error code. ``source``: request-level figures of the source, when it keeps any.
+    ``rotations`` (new keys picked up after the first: the AccessKeyId, secret or token changed),
+    ``store_hits`` (values taken from the on-disk cache instead of fetching). ``failures_by_code``:
+    fetch failures by service error code. ``source``: request-level figures of the source, when it keeps any.
     """
 
     secrets: dict[str, SecretStatus]
@@ -181,7 +181,9 @@ class Telemetry:
             health.last_success_at = now
             health.failures = 0
             health.stale_since = None
-            rotated = old is not None and old.access_key_id != cred.access_key_id
+            # The same rule as the key-change listeners: a new secret or token under the same id
+            # is a rotation too.
+            rotated = old is not None and not same_key(old, cred)
             if rotated:
                 self._counters["rotations"] += 1
         common = {"masked_access_key_id": cred.masked_access_key_id, "version_id": cred.version_id}

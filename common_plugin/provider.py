@@ -2,12 +2,21 @@
 
 Reading is lock-free: :meth:`CredentialsProvider.get` is one dict lookup of a frozen
 :class:`~common_plugin.credentials.ManagedCredential`, so an AccessKeyId and its secret always come
-from one version. Fetching is single-flight per secret: concurrent callers that need the same secret
-share one ``GetSecretValue``; different secrets never wait for each other, and no lock is held
-across network I/O. Each cached secret has one proactive refresh job on a :class:`Scheduler`,
-timed by a :class:`RefreshPolicy`; a failed refresh reschedules itself with backoff, so the chain
-never dies. After a cloud API rejects a key, :meth:`CredentialsProvider.refresh_rejected` fetches at
-most once for all the threads that saw that key rejected.
+from one version. :class:`CredentialsProvider` is the public facade over parts a reader can name:
+
+* :mod:`~common_plugin._snapshot_cache` - the snapshots and their single-flight fetch: concurrent
+  callers that need the same secret share one ``GetSecretValue``; different secrets never wait
+  for each other;
+* :mod:`~common_plugin.storage.stored_source` - the source behind the optional on-disk store,
+  whose cross-process lock is the one lock held across a fetch (one fetch per host, by design);
+* :mod:`~common_plugin._rejection_gate` - after a cloud API rejects a key,
+  :meth:`CredentialsProvider.refresh_rejected` fetches at most once for all the threads that saw
+  that key rejected (the retry itself is decided by :mod:`common_plugin.retry`);
+* :mod:`~common_plugin._refresh_chain` - one proactive refresh job per secret on a
+  :class:`Scheduler`, timed by a :class:`RefreshPolicy`; a failed refresh reschedules itself with
+  backoff, so the chain never dies;
+* :mod:`~common_plugin._key_listeners` and :mod:`~common_plugin.observability` - key-change
+  listeners, events and counters.
 
 Staleness policy: through failures of the proactive refresh the cached key keeps being served
 (it is usually still valid). A key the server *rejected* and that could not be replaced is dropped,
@@ -21,47 +30,47 @@ import importlib
 import itertools
 import logging
 import random
-import threading
 import warnings
 import weakref
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._fork import on_fork_reset, on_fork_restart
-from ._secret_state import Flight as _Flight
-from ._secret_state import SecretState as _SecretState
-from ._secret_state import same_key as _same_key
+from ._key_listeners import KeyListeners, Listener
+from ._refresh_chain import RefreshChain
+from ._rejection_gate import RejectionGate
+from ._secret_state import SecretState
+from ._snapshot_cache import SnapshotCache
 from .clock import SYSTEM_CLOCK, Clock
 from .credentials import ManagedCredential
-from .exceptions import MalformedSecretError, ProviderClosedError
+from .exceptions import ProviderClosedError
 from .observability import EventListener, ProviderStatus, Telemetry
 from .refresh_policy import RefreshPolicy
 from .scheduler import BackgroundScheduler, Scheduler, acquire_shared_scheduler, release_shared_scheduler
 from .sources.base import SecretSource
-from .storage.disk_cache import SecretStore
+from .storage.stored_source import StoredSource
+
+if TYPE_CHECKING:
+    from .storage.disk_cache import SecretStore
 
 __all__ = ["CredentialsProvider", "Listener"]
 
 _LOGGER = logging.getLogger(__name__)
 
-Listener = Callable[[str, ManagedCredential | None, ManagedCredential], None]
-"""``listener(secret_name, old, new)``: a new key was installed (``old`` is ``None`` on the first fetch)."""
-
 _DEFAULT_POLICY = RefreshPolicy()
 _PROVIDER_IDS = itertools.count(1)
-_STATE_IDS = itertools.count(1)
-
-
-@dataclass(frozen=True, eq=False)
-class _Subscription:
-    listener: Listener
-    secret_name: str | None
 
 
 class CredentialsProvider:
     """Caches managed credentials per secret name and refreshes them ahead of rotation.
+
+    The facade over its parts: a :class:`~common_plugin._snapshot_cache.SnapshotCache` (snapshots,
+    single-flight fetch), a :class:`~common_plugin.storage.stored_source.StoredSource` (the source
+    behind the optional on-disk store), a :class:`~common_plugin._rejection_gate.RejectionGate` (one
+    fetch per rejected key), a :class:`~common_plugin._refresh_chain.RefreshChain` (the proactive
+    schedule), :class:`~common_plugin._key_listeners.KeyListeners` and
+    :class:`~common_plugin.observability.Telemetry`.
 
     Thread-safe: every method may be called from any thread, including from a listener.
 
@@ -95,19 +104,30 @@ class CredentialsProvider:
         # Jitter only spreads load; it needs no cryptographic randomness.
         self._rng = rng if rng is not None else random.Random()  # noqa: S311
         self._owns_source = owns_source
-        self._store = store
         self._shared_scheduler: BackgroundScheduler | None = None
         if scheduler is None:
             scheduler = self._shared_scheduler = acquire_shared_scheduler()
         self._scheduler = scheduler
-        self._snapshots: dict[str, ManagedCredential] = {}
-        self._states: dict[str, _SecretState] = {}
-        self._lock = threading.Lock()  # guards _states, _listeners and _closed; never held across I/O
-        self._listeners: tuple[_Subscription, ...] = ()
-        self._closed = False
         self._telemetry = Telemetry()
         self._reads = self._telemetry.reads
-        self._job_prefix = f"credentials-provider-{next(_PROVIDER_IDS)}/"
+        self._listeners = KeyListeners()
+        self._stored = StoredSource(source, store, clock, policy.is_fresh)
+        # The jobs hold a weak reference to the provider, and no part holds a strong one: a
+        # provider dropped without close() is freed, and its jobs then do nothing.
+        self._chain = RefreshChain(
+            scheduler, policy, clock, self._rng, functools.partial(_job_for, weakref.ref(self))
+        )
+        job_prefix = f"credentials-provider-{next(_PROVIDER_IDS)}/"
+        self._preload_job_id = job_prefix + "preload"  # the secrets' job ids all end in #<n>
+        self._cache = SnapshotCache(
+            self._stored,
+            self._telemetry,
+            clock,
+            job_prefix,
+            functools.partial(_after_install, self._chain, self._listeners),
+        )
+        self._snapshots = self._cache.snapshots  # the hot path's one dict
+        self._gate = RejectionGate(self._cache, clock, policy, self._stored.discard)
         _LIVE_PROVIDERS.add(self)
 
     # -- reading -------------------------------------------------------------------------------
@@ -137,12 +157,23 @@ class CredentialsProvider:
         """The sorted names of the secrets currently cached."""
         return sorted(self._snapshots.copy())
 
-    def preload(self, names: Iterable[str]) -> None:
+    def preload(self, names: Iterable[str], *, background: bool = False) -> None:
         """Fetch every secret in ``names`` that is not cached yet.
 
         Every name is attempted; each failure is logged at WARNING and the first one is raised
         afterwards, so a caller that wants best effort can catch it and carry on.
+
+        Args:
+            names: the secrets.
+            background: return at once and fetch in one job on the provider's scheduler instead
+                (failures are only logged; a later :meth:`get` of a failed secret fetches again
+                and raises). :meth:`close` cancels it if it has not started.
         """
+        names = tuple(names)
+        if background:
+            job = functools.partial(_run_preload, weakref.ref(self), names)
+            self._scheduler.schedule(self._preload_job_id, self._clock.time(), job)
+            return
         first_error: Exception | None = None
         for name in names:
             try:
@@ -164,10 +195,13 @@ class CredentialsProvider:
             SecretFetchError, MalformedSecretError, ProviderClosedError: as :meth:`get`; the
                 cached credential, if any, is kept on failure.
         """
-        return self._fetch(self._state(secret_name), reuse_cached=False, reason="forced")
+        return self._cache.fetch(self._cache.state(secret_name), reuse_cached=False, reason="forced")
 
     def refresh_rejected(self, secret_name: str, rejected: ManagedCredential) -> ManagedCredential | None:
         """Replace a key that a cloud API has just rejected, fetching at most once per rejected key.
+
+        A client deciding whether to retry a call asks :func:`common_plugin.retry.decide_retry`,
+        which calls this.
 
         Returns:
             A credential with a different key to retry with, or ``None`` when there is none: the
@@ -178,44 +212,7 @@ class CredentialsProvider:
         Raises:
             ProviderClosedError: the provider has been closed.
         """
-        state = self._state(secret_name)
-        # At most two rounds: a fetch joined mid-flight may have started before the key was
-        # rejected (a proactive refresh) and so bring back the old version; then fetch once more.
-        for _ in range(2):
-            with state.lock:
-                current = self._snapshots.get(secret_name)
-                if current is not None and not _same_key(current, rejected):
-                    return current  # someone already replaced it: no fetch
-                if (
-                    state.suppressed_key is not None
-                    and _same_key(state.suppressed_key, rejected)
-                    and self._clock.time() < state.suppressed_until
-                ):
-                    return None
-                state.rejected = rejected  # never to be brought back from the on-disk cache
-                flight, leader = self._join_or_lead(state, rejected)
-            if leader:
-                self._lead(state, flight, reason="reactive", rejected=rejected)
-            try:
-                cred = flight.wait()
-            except Exception:
-                # A joiner of someone else's fetch applies the rejection outcome itself (idempotent).
-                with state.lock:
-                    dropped = self._drop_rejected(state, rejected)
-                    self._suppress(state, rejected)
-                if dropped:
-                    self._after_drop(state, rejected)
-                return None
-            if not _same_key(cred, rejected):
-                return cred
-            if flight.for_rejected is None or not _same_key(flight.for_rejected, rejected):
-                continue  # an older fetch answered with the old version: ask again, for this rejection
-            with state.lock:
-                first = self._suppress(state, rejected)
-            if first:
-                self._log_still_current(state, rejected)
-            return None
-        return None
+        return self._gate.refresh_rejected(secret_name, rejected)
 
     # -- listeners -----------------------------------------------------------------------------
 
@@ -223,10 +220,10 @@ class CredentialsProvider:
         """Call ``listener(secret_name, old, new)`` after each new key is installed.
 
         It is called for the first fetch too (``old`` is ``None``), and after a rotation; not when a
-        refresh returns the same key. It runs in the thread that did the fetch, outside every lock
-        (so it may call :meth:`get` or :meth:`refresh`), after the new key is visible to
-        :meth:`get`. Listeners for concurrent fetches may, rarely, run out of order: read
-        :meth:`peek` for the truth. An exception it raises is logged at WARNING and ignored.
+        refresh returns the same key (id, secret and token). It runs in the thread that did the
+        fetch, outside every lock (so it may call :meth:`get` or :meth:`refresh`), after the new key
+        is visible to :meth:`get`. Listeners for concurrent fetches may, rarely, run out of order:
+        read :meth:`peek` for the truth. An exception it raises is logged at WARNING and ignored.
 
         Args:
             listener: the callback.
@@ -235,25 +232,35 @@ class CredentialsProvider:
         Returns:
             A function that unsubscribes it (idempotent).
         """
-        sub = _Subscription(listener, secret_name)
-        with self._lock:
-            self._listeners = (*self._listeners, sub)
+        return self._listeners.add(listener, secret_name)
 
-        def unsubscribe() -> None:
-            with self._lock:
-                self._listeners = tuple(s for s in self._listeners if s is not sub)
-
-        return unsubscribe
+    # -- deprecated synonyms ---------------------------------------------------------------------
 
     def retry_credential(self, secret_name: str, rejected: ManagedCredential) -> ManagedCredential | None:
-        """For a client deciding whether to retry a rejected call: :meth:`refresh_rejected`, but
-        ``None`` (no retry; the caller's original error stands) when the provider was closed."""
+        """Deprecated: a client deciding whether to retry calls :func:`common_plugin.retry.decide_retry`.
+
+        :meth:`refresh_rejected`, but ``None`` when the provider was closed.
+        """
+        warnings.warn(
+            "CredentialsProvider.retry_credential is deprecated; use "
+            "common_plugin.retry.decide_retry(provider, secret_name, used, error, handler)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         try:
             return self.refresh_rejected(secret_name, rejected)
         except ProviderClosedError:
             return None
 
-    # -- asyncio (deprecated: use common_plugin.adapters.aio) -------------------------------------
+    def record_retry(self, secret_name: str, credential: ManagedCredential) -> None:
+        """Deprecated: :func:`common_plugin.retry.decide_retry` records the retries it decides."""
+        warnings.warn(
+            "CredentialsProvider.record_retry is deprecated; common_plugin.retry.decide_retry records "
+            "the retries it decides (common_plugin.retry.record_retry for an SDK that decides later)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        self._record_retry(secret_name, credential)
 
     async def get_async(self, secret_name: str) -> ManagedCredential:
         """Deprecated: ``await common_plugin.adapters.aio.get_async(provider, name)``."""
@@ -272,9 +279,7 @@ class CredentialsProvider:
     def status(self) -> ProviderStatus:
         """Per-secret health (masked key, version, last success, next refresh, failures, staleness)
         and process-wide counters; see :class:`~common_plugin.observability.ProviderStatus`."""
-        with self._lock:
-            states = list(self._states.values())
-        next_refresh = {state.name: state.scheduled_at for state in states}
+        next_refresh = {state.name: state.scheduled_at for state in self._cache.states()}
         return self._telemetry.snapshot(next_refresh, self._source.stats())
 
     def add_event_listener(self, listener: EventListener) -> Callable[[], None]:
@@ -284,22 +289,21 @@ class CredentialsProvider:
         raises is logged and ignored. Returns an unsubscribe function."""
         return self._telemetry.add_listener(listener)
 
-    def record_retry(self, secret_name: str, credential: ManagedCredential) -> None:
-        """Called by a client that retried a call with ``credential`` after a rejection."""
+    def _record_retry(self, secret_name: str, credential: ManagedCredential) -> None:
+        # For common_plugin.retry only: a client retried a call with ``credential``.
         self._telemetry.retry_performed(secret_name, credential, self._clock.time())
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def forget(self, secret_name: str) -> None:
         """Drop ``secret_name`` from the cache and cancel its refresh job; the next use fetches."""
-        with self._lock:
-            state = self._states.pop(secret_name, None)
+        state = self._cache.remove(secret_name)
         if state is None:
             return
         with state.lock:
             state.forgotten = True
             self._snapshots.pop(secret_name, None)
-            self._cancel_job(state)
+            self._chain.cancel(state)
         self._telemetry.forget(secret_name)
 
     def close(self) -> None:
@@ -308,15 +312,18 @@ class CredentialsProvider:
         Idempotent. Does not wait for a fetch in progress. Releases the shared scheduler if this
         provider acquired it, and closes the source if ``owns_source``.
         """
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            states = list(self._states.values())
+        states = self._cache.close()
+        if states is None:
+            return
+        self._chain.close()
+        try:
+            self._scheduler.cancel(self._preload_job_id)
+        except Exception:
+            _LOGGER.warning("could not cancel the background preload", exc_info=True)
         for state in states:
             with state.lock:
                 self._snapshots.pop(state.name, None)
-                self._cancel_job(state)
+                self._chain.cancel(state)
         self._snapshots.clear()
         if self._shared_scheduler is not None:
             release_shared_scheduler(self._shared_scheduler)
@@ -327,7 +334,7 @@ class CredentialsProvider:
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` has been called."""
-        return self._closed
+        return self._cache.closed
 
     def __enter__(self) -> CredentialsProvider:
         return self
@@ -345,281 +352,64 @@ class CredentialsProvider:
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _state(self, name: str) -> _SecretState:
-        state = self._states.get(name)
-        if state is not None and not self._closed:
-            return state
-        if not isinstance(name, str) or not name:
-            raise ValueError("secret_name must be a non-empty string")
-        with self._lock:
-            if self._closed:
-                raise ProviderClosedError("the credentials provider has been closed")
-            state = self._states.get(name)
-            if state is None:
-                # A job id of its own per state: a forgotten state's late cancel cannot hit a new one.
-                job_id = f"{self._job_prefix}{name}#{next(_STATE_IDS)}"
-                state = self._states[name] = _SecretState(name, job_id)
-            return state
-
     def _load(self, name: str) -> ManagedCredential:
-        return self._fetch(self._state(name), reuse_cached=True, reason="initial")
+        return self._cache.fetch(self._cache.state(name), reuse_cached=True, reason="initial")
 
-    @staticmethod
-    def _join_or_lead(
-        state: _SecretState, for_rejected: ManagedCredential | None = None
-    ) -> tuple[_Flight, bool]:
-        """Join the secret's fetch in progress or start one. Call with ``state.lock`` held."""
-        if state.flight is not None:
-            return state.flight, False
-        state.flight = _Flight(for_rejected)
-        return state.flight, True
-
-    def _fetch(self, state: _SecretState, *, reuse_cached: bool, reason: str) -> ManagedCredential:
-        with state.lock:
-            if reuse_cached:
-                cred = self._snapshots.get(state.name)
-                if cred is not None:
-                    return cred
-            flight, leader = self._join_or_lead(state)
-        if leader:
-            self._lead(state, flight, reason=reason)
-        return flight.wait()
-
-    def _lead(
-        self,
-        state: _SecretState,
-        flight: _Flight,
-        *,
-        reason: str,
-        rejected: ManagedCredential | None = None,
-    ) -> None:
-        """Fetch, install, resolve ``flight``; then schedule and notify. Never raises.
-
-        With ``rejected``, the rejection outcome (drop or suppress) is applied in the same critical
-        section that ends the flight, so no thread can slip in and start a second fetch for it.
-        """
-        try:
-            if rejected is not None:  # inside the try: a listener's BaseException still ends the flight
-                self._telemetry.key_rejected(state.name, rejected, self._clock.time())
-            cred, from_store = self._obtain(state, reason, rejected)
-        except BaseException as exc:
-            dropped = False
-            with state.lock:
-                state.flight = None
-                if rejected is not None:
-                    dropped = self._drop_rejected(state, rejected)
-                    self._suppress(state, rejected)
-            flight.resolve(None, exc)
-            if isinstance(exc, Exception):
-                serving = state.name in self._snapshots
-                self._telemetry.fetch_failed(state.name, exc, reason, self._clock.time(), serving)
-            if rejected is not None and dropped:
-                self._after_drop(state, rejected)
-            return
-        still_current = False
-        with state.lock:
-            # Install and end the flight atomically, so a thread deciding under this lock whether
-            # to fetch sees either the flight or its result, never neither.
-            state.flight = None
-            installed = not (self._closed or state.forgotten)
-            old = state.last
-            if installed:
-                self._snapshots[state.name] = cred
-                state.last = cred
-                state.failures = 0
-            if rejected is not None and _same_key(cred, rejected):
-                still_current = self._suppress(state, rejected)
-        flight.resolve(cred, None)
-        if installed:
-            self._telemetry.fetch_succeeded(state.name, cred, old, reason, self._clock.time(), from_store)
-        if still_current and rejected is not None:
-            self._log_still_current(state, rejected)
-        if installed:
-            try:
-                self._after_install(state, old, cred)
-            except Exception:
-                _LOGGER.warning("secret %s: post-refresh bookkeeping failed", state.name, exc_info=True)
-                self._schedule(state, self._clock.time() + self._policy.min_interval_seconds)
-
-    def _obtain(
-        self, state: _SecretState, reason: str, rejected: ManagedCredential | None
-    ) -> tuple[ManagedCredential, bool]:
-        """The credential to install, and whether it came from the store rather than the source."""
-        name = state.name
-        store = self._store
-        if store is None:
-            value = self._source.get_secret_value(name)
-            return ManagedCredential.from_secret_value(value, fetched_at=self._clock.time()), False
-        with store.locked(name):  # another process may be fetching this secret: wait, then re-read
-            stored = store.load(name)
-            if stored is not None:
-                try:
-                    cached = ManagedCredential.from_secret_value(stored.value, fetched_at=stored.fetched_at)
-                except MalformedSecretError:
-                    cached = None
-                if cached is not None and self._store_usable(state, cached, reason):
-                    return cached, True
-            value = self._source.get_secret_value(name)
-            fetched_at = self._clock.time()
-            cred = ManagedCredential.from_secret_value(value, fetched_at=fetched_at)
-            store.save(name, value, fetched_at)
-            return cred, False
-
-    def _store_usable(self, state: _SecretState, cached: ManagedCredential, reason: str) -> bool:
-        """Whether a value another process (or an earlier run) stored may stand in for a fetch:
-        fresh, not a forced refresh, never a key a cloud API rejected, and for a proactive refresh
-        newer than what this process holds."""
-        if reason == "forced" or not self._policy.is_fresh(cached, self._clock.time()):
-            return False
-        rejected = state.rejected
-        if rejected is not None and _same_key(cached, rejected):
-            return False
-        if reason == "proactive":
-            current = self._snapshots.get(state.name)
-            return current is None or cached.fetched_at > current.fetched_at
-        return True
-
-    def _after_install(
-        self, state: _SecretState, old: ManagedCredential | None, new: ManagedCredential
-    ) -> None:
-        self._schedule(state, self._policy.next_refresh_at(new, self._clock.time(), self._rng))
-        if old is not None and _same_key(old, new):
-            return
-        if old is None:
-            _LOGGER.debug(
-                "secret %s loaded: AccessKeyId %s, version %s",
-                state.name,
-                new.masked_access_key_id,
-                new.version_id,
-            )
-        else:
-            _LOGGER.info(
-                "secret %s rotated: AccessKeyId %s -> %s, version %s",
-                state.name,
-                old.masked_access_key_id,
-                new.masked_access_key_id,
-                new.version_id,
-            )
-        for sub in self._listeners:
-            if sub.secret_name is not None and sub.secret_name != state.name:
-                continue
-            try:
-                sub.listener(state.name, old, new)
-            except Exception:
-                _LOGGER.warning("a listener raised for secret %s; ignored", state.name, exc_info=True)
-
-    def _suppress(self, state: _SecretState, rejected: ManagedCredential) -> bool:
-        """Suppress reactive fetches for ``rejected``; True if not already suppressed. Lock held."""
-        now = self._clock.time()
-        already = (
-            state.suppressed_key is not None
-            and _same_key(state.suppressed_key, rejected)
-            and now < state.suppressed_until
-        )
-        if not already:
-            state.suppressed_key = rejected
-            state.suppressed_until = now + self._policy.rejected_backoff_seconds
-        return not already
-
-    def _drop_rejected(self, state: _SecretState, rejected: ManagedCredential) -> bool:
-        """Drop the cached key if it is the rejected one; True if dropped. Lock held."""
-        current = self._snapshots.get(state.name)
-        if current is None or not _same_key(current, rejected):
-            return False
-        del self._snapshots[state.name]
-        return True
-
-    def _after_drop(self, state: _SecretState, rejected: ManagedCredential) -> None:
-        """A rejected key was dropped (its replacement could not be fetched): log it, and take it
-        out of the on-disk cache too, so neither a restart nor another process brings it back."""
-        _LOGGER.warning(
-            "secret %s: AccessKeyId %s was rejected and fetching a new one failed; "
-            "dropped from the cache, the next use fetches again",
-            state.name,
-            rejected.masked_access_key_id,
-        )
-        if self._store is not None:
-            self._store.discard(state.name)
-
-    def _log_still_current(self, state: _SecretState, rejected: ManagedCredential) -> None:
-        _LOGGER.warning(
-            "secret %s: AccessKeyId %s was rejected but is still the current version; "
-            "not fetching it again for %.0f s",
-            state.name,
-            rejected.masked_access_key_id,
-            self._policy.rejected_backoff_seconds,
-        )
-
-    def _schedule(self, state: _SecretState, run_at: float) -> None:
-        job = functools.partial(_run_refresh_job, weakref.ref(self), state)
-        with state.lock:
-            # Under the state lock, so close()/forget() cannot slip in between check and schedule.
-            if self._closed or state.forgotten:
-                return
-            state.chain_active = True
-            state.scheduled_at = run_at
-            try:
-                self._scheduler.schedule(state.job_id, run_at, job)
-            except Exception:
-                _LOGGER.warning("could not schedule the refresh of secret %s", state.name, exc_info=True)
-
-    def _cancel_job(self, state: _SecretState) -> None:
-        state.scheduled_at = None
-        try:
-            self._scheduler.cancel(state.job_id)
-        except Exception:
-            _LOGGER.warning("could not cancel the refresh of secret %s", state.name, exc_info=True)
-
-    def _refresh_job(self, state: _SecretState) -> None:
-        with state.lock:
-            if self._closed or state.forgotten:
-                return
-            state.scheduled_at = None
-        rescheduled = False
-        try:
-            # on success the fetch's leader reschedules
-            self._fetch(state, reuse_cached=False, reason="proactive")
-            rescheduled = True
-        except Exception:
-            with state.lock:
-                state.failures += 1
-                failures = state.failures
-            delay = self._policy.retry_delay(failures, self._rng)
-            _LOGGER.warning(
-                "background refresh of secret %s failed (%d in a row); retrying in %.1f s",
-                state.name,
-                failures,
-                delay,
-                exc_info=True,
-            )
-            self._schedule(state, self._clock.time() + delay)
-            rescheduled = True
-        finally:
-            if not rescheduled:  # a BaseException: keep the chain alive anyway
-                self._schedule(state, self._clock.time() + self._policy.retry_delay(1, self._rng))
+    def _refresh_job(self, state: SecretState) -> None:
+        self._chain.run(state, functools.partial(self._cache.fetch, reuse_cached=False, reason="proactive"))
 
     def _reset_after_fork(self) -> None:
         # Threads holding these locks or leading a fetch do not exist in the child; pooled
         # connections would be shared with the parent.
-        self._lock = threading.Lock()
         if self._owns_rng:
             self._rng.seed()  # parent and children would otherwise draw the same jitter
-        for state in list(self._states.values()):
-            state.lock = threading.Lock()
-            state.flight = None
+        self._cache.reset_after_fork()
+        self._listeners.reset_after_fork()
         self._telemetry.reset_after_fork()
-        self._source.after_fork()
-        if self._store is not None:
-            self._store.after_fork()
+        self._stored.after_fork()
 
     def _restart_after_fork(self) -> None:
-        if self._closed:
-            return
-        now = self._clock.time()
-        for state in list(self._states.values()):
-            if state.chain_active and not state.forgotten:
-                # No pending run means the job was running at fork time: run it again now.
-                self._schedule(state, state.scheduled_at if state.scheduled_at is not None else now)
+        if not self._cache.closed:
+            self._chain.restart_after_fork(self._cache.states())
+
+
+def _after_install(
+    chain: RefreshChain,
+    listeners: KeyListeners,
+    state: SecretState,
+    old: ManagedCredential | None,
+    new: ManagedCredential,
+) -> None:
+    """What follows each installed snapshot: the next refresh, then the key-change listeners."""
+    try:
+        chain.after_install(state, new)
+        listeners.installed(state.name, old, new)
+    except Exception:
+        _LOGGER.warning("secret %s: post-refresh bookkeeping failed", state.name, exc_info=True)
+        chain.retry_soon(state)
+
+
+def _job_for(provider_ref: weakref.ref[CredentialsProvider], state: SecretState) -> Callable[[], None]:
+    return functools.partial(_run_refresh_job, provider_ref, state)
+
+
+def _run_refresh_job(provider_ref: weakref.ref[CredentialsProvider], state: SecretState) -> None:
+    # A weak reference, so a provider dropped without close() is not kept alive by its jobs.
+    provider = provider_ref()
+    if provider is not None:
+        provider._refresh_job(state)
+
+
+def _run_preload(provider_ref: weakref.ref[CredentialsProvider], names: tuple[str, ...]) -> None:
+    provider = provider_ref()
+    if provider is None:
+        return
+    try:
+        provider.preload(names)
+    except ProviderClosedError:
+        return  # closed before the job ran: nothing to warm
+    except Exception:  # noqa: BLE001 - preload() logged each failure; a later get() raises it
+        _LOGGER.debug("background preload incomplete; failed secrets are fetched on first use")
 
 
 def _deprecated_async(name: str) -> Any:
@@ -634,13 +424,6 @@ def _deprecated_async(name: str) -> Any:
         stacklevel=3,
     )
     return importlib.import_module(__package__ + ".adapters.aio")
-
-
-def _run_refresh_job(provider_ref: weakref.ref[CredentialsProvider], state: _SecretState) -> None:
-    # A weak reference, so a provider dropped without close() is not kept alive by its jobs.
-    provider = provider_ref()
-    if provider is not None:
-        provider._refresh_job(state)
 
 
 _LIVE_PROVIDERS: weakref.WeakSet[CredentialsProvider] = weakref.WeakSet()

@@ -22,13 +22,8 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from types import SimpleNamespace
 from typing import Any
-
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.base import JobLookupError
-from apscheduler.schedulers.background import BackgroundScheduler as _ApsBackgroundScheduler
-from apscheduler.schedulers.base import STATE_STOPPED
-from apscheduler.triggers.date import DateTrigger
 
 from ._fork import on_fork_reset, on_fork_restart
 
@@ -78,21 +73,46 @@ def _run_guarded(job_id: str, func: Job) -> None:
         _LOGGER.warning("scheduled job %s raised; the scheduler carries on", job_id, exc_info=True)
 
 
-class _ApsScheduler(_ApsBackgroundScheduler):  # type: ignore[misc]
-    """apscheduler's BackgroundScheduler, tolerant of a shutdown racing a dispatch.
+_APS: SimpleNamespace | None = None
 
-    apscheduler 3.11 marks itself stopped *before* taking its job-store lock, so a loop thread
-    that is dispatching a one-shot job at that moment fails to remove it and dies with
-    ``JobLookupError`` (an unhandled exception in thread ``APScheduler``). Once stopped, a missing
-    job is exactly what we want, so the error is swallowed then. Checked against apscheduler 3.11.
-    """
 
-    def remove_job(self, job_id: str, jobstore: str | None = None) -> None:
-        try:
-            super().remove_job(job_id, jobstore)
-        except JobLookupError:
-            if self.state != STATE_STOPPED:
-                raise
+def _apscheduler() -> SimpleNamespace:
+    """The parts of apscheduler we use, imported with the first :class:`BackgroundScheduler` (the
+    first provider), not with this module: apscheduler brings some hundred modules (asyncio,
+    multiprocessing, importlib.metadata) that ``import sdk_core_plugin`` should not pay for.
+    Two threads racing here import it twice, harmlessly."""
+    global _APS
+    if _APS is None:
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.jobstores.base import JobLookupError
+        from apscheduler.schedulers.background import BackgroundScheduler as ApsBackgroundScheduler
+        from apscheduler.schedulers.base import STATE_STOPPED
+        from apscheduler.triggers.date import DateTrigger
+
+        class ApsScheduler(ApsBackgroundScheduler):  # type: ignore[misc]
+            """apscheduler's BackgroundScheduler, tolerant of a shutdown racing a dispatch.
+
+            apscheduler 3.11 marks itself stopped *before* taking its job-store lock, so a loop
+            thread that is dispatching a one-shot job at that moment fails to remove it and dies
+            with ``JobLookupError`` (an unhandled exception in thread ``APScheduler``). Once
+            stopped, a missing job is exactly what we want, so the error is swallowed then.
+            Checked against apscheduler 3.11.
+            """
+
+            def remove_job(self, job_id: str, jobstore: str | None = None) -> None:
+                try:
+                    super().remove_job(job_id, jobstore)
+                except JobLookupError:
+                    if self.state != STATE_STOPPED:
+                        raise
+
+        _APS = SimpleNamespace(
+            Scheduler=ApsScheduler,
+            ThreadPoolExecutor=ThreadPoolExecutor,
+            JobLookupError=JobLookupError,
+            DateTrigger=DateTrigger,
+        )
+    return _APS
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,6 +145,7 @@ class BackgroundScheduler(Scheduler):
         if max_workers < 1:
             raise ValueError("max_workers must be >= 1")
         self._max_workers = max_workers
+        self._apscheduler = _apscheduler()
         self._lock = threading.Lock()
         self._jobs: dict[str, _Entry] = {}
         self._sequence = itertools.count()
@@ -180,10 +201,11 @@ class BackgroundScheduler(Scheduler):
 
     def _ensure_started(self) -> Any:
         if self._aps is None:
-            aps = _ApsScheduler(
+            parts = self._apscheduler
+            aps = parts.Scheduler(
                 timezone=timezone.utc,
                 daemon=True,
-                executors={"default": ThreadPoolExecutor(max_workers=self._max_workers)},
+                executors={"default": parts.ThreadPoolExecutor(max_workers=self._max_workers)},
                 job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
             )
             aps.start()
@@ -193,7 +215,7 @@ class BackgroundScheduler(Scheduler):
     def _add_aps_job(self, aps: Any, job_id: str, entry: _Entry) -> None:
         aps.add_job(
             self._run,
-            trigger=DateTrigger(
+            trigger=self._apscheduler.DateTrigger(
                 run_date=datetime.fromtimestamp(entry.run_at, tz=timezone.utc), timezone=timezone.utc
             ),
             args=(job_id, entry),
@@ -204,11 +226,10 @@ class BackgroundScheduler(Scheduler):
             max_instances=1,
         )
 
-    @staticmethod
-    def _remove_aps_job(aps: Any, entry: _Entry) -> None:
+    def _remove_aps_job(self, aps: Any, entry: _Entry) -> None:
         try:
             aps.remove_job(entry.aps_id)
-        except JobLookupError:
+        except self._apscheduler.JobLookupError:
             pass  # it has just been dispatched; _run sees it was replaced and does nothing
 
     def _run(self, job_id: str, entry: _Entry) -> None:

@@ -2,10 +2,10 @@
 provider, the one retry after a rejected key, the replay rules for request bodies, and shutdown.
 
 Retry rule: a request is signed with a pinned snapshot; when it fails with an
-``oss2.exceptions.ServerError`` that the handler judges a rejected key, the provider is asked once
-(single-flight, see :meth:`CredentialsProvider.refresh_rejected`) for a replacement; if there is one
-and the request body can be replayed, the request is sent exactly once more, pinned to the new
-snapshot. Otherwise the original exception propagates unchanged.
+``oss2.exceptions.ServerError``, :func:`common_plugin.retry.decide_retry` (the one retry decision)
+says whether to retry and with which snapshot; if it names one and the request body can be
+replayed, the request is sent exactly once more, pinned to the new snapshot. Otherwise the original
+exception propagates unchanged.
 
 Replaying bodies. ``oss2`` wraps upload bodies before they reach ``_do``: ``put_object``,
 ``upload_part`` and ``append_object`` pass ``utils.make_crc_adapter(data)`` (and, with a progress
@@ -27,7 +27,8 @@ place. :func:`capture_body` records, *before* the first attempt, everything need
   still learns that the key was rejected, so the *next* call signs with the new key.
 
 The adapter attributes read here (``offset``, ``data``, ``crc_callback.crc64``, ``cipher_callback``,
-``file_object``) were checked against oss2 2.19.1 and are pinned by ``tests/test_oss_hooks.py``;
+``file_object``) were checked against oss2 2.19.1, are listed in ``docs/sdk_hooks.md`` and are
+pinned by ``tests/test_oss_hooks.py``;
 if they change, :func:`capture_body` answers "not replayable" rather than guess.
 
 Thread-safety: :class:`ManagedCaller` is thread-safe; each call keeps its own snapshot and replay
@@ -39,16 +40,19 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import oss2
 
-from common_plugin.ak_expire_handler import AKExpireHandler, judge_safely
+from common_plugin.ak_expire_handler import AKExpireHandler
 from common_plugin.credentials import ManagedCredential
 from common_plugin.exceptions import ProviderClosedError
 from common_plugin.manager import ProviderLease, default_manager
 from common_plugin.masking import redact_exception
-from common_plugin.provider import CredentialsProvider
+from common_plugin.retry import decide_retry
+
+if TYPE_CHECKING:  # the provider machinery loads with the first provider, not with this import
+    from common_plugin.provider import CredentialsProvider
 
 from .credentials_provider import ManagedOssCredentialsProvider
 
@@ -172,6 +176,21 @@ def make_auth(credentials: ManagedOssCredentialsProvider, auth_version: str) -> 
     return oss2.ProviderAuth(credentials)
 
 
+def _rewinder(restore: Restore | None) -> Callable[[], bool]:
+    """The retry decision's ``rewind``: restore the body; ``False`` for one that cannot be replayed."""
+
+    def rewind() -> bool:
+        if restore is None:
+            return False
+        try:
+            restore()
+        except (OSError, ValueError):  # the file was closed or truncated meanwhile
+            return False
+        return True
+
+    return rewind
+
+
 class ManagedCaller:
     """Runs ``oss2`` requests for one client: pins the key, retries once after a rejected key.
 
@@ -235,7 +254,7 @@ class ManagedCaller:
             oss2.exceptions.OssError: whatever ``oss2`` raises, unchanged (after at most one retry).
         """
         used = self.current()
-        replay = capture_body(kwargs.get("data"))
+        restore = capture_body(kwargs.get("data"))
         headers = kwargs.get("headers")
         # Signing writes into a CaseInsensitiveDict passed by oss2; keep the caller's version so a
         # retry starts clean (e.g. no security-token header left by a key that had one).
@@ -245,42 +264,23 @@ class ManagedCaller:
             with self.credentials.pinned(used):
                 return send(kwargs)
         except oss2.exceptions.ServerError as error:
-            fresh = self._replacement(error, used)
+            fresh = decide_retry(
+                self.provider,
+                self.secret_name,
+                used,
+                error,
+                self.handler,
+                what=f"{self.owner}: a {method} request to bucket {bucket_name!r}",
+                rewind=_rewinder(restore),
+            )
             if fresh is None:
                 raise
-            if replay is None:
-                _LOGGER.info(
-                    "%s: a %s request to bucket %r was rejected for secret %s; the next call signs with "
-                    "the new key %s, but this request's body is a stream that cannot be re-sent, so its "
-                    "error stands",
-                    self.owner,
-                    method,
-                    bucket_name,
-                    self.secret_name,
-                    fresh.masked_access_key_id,
-                )
-                raise
         # Retry outside the except block, so a second failure does not chain to the first.
-        replay()
         retry_kwargs = dict(kwargs)
         if saved_headers is not None:
             retry_kwargs["headers"] = oss2.CaseInsensitiveDict(saved_headers)
-        _LOGGER.info(
-            "%s: retrying a %s request to bucket %r for secret %s with the refreshed key %s",
-            self.owner,
-            method,
-            bucket_name,
-            self.secret_name,
-            fresh.masked_access_key_id,
-        )
-        self.provider.record_retry(self.secret_name, fresh)
         with self.credentials.pinned(fresh):
             return send(retry_kwargs)
-
-    def _replacement(self, error: BaseException, used: ManagedCredential) -> ManagedCredential | None:
-        if not judge_safely(self.handler, error):
-            return None
-        return self.provider.retry_credential(self.secret_name, used)
 
     def close(self) -> bool:
         """Release this client's lease (never closing a provider that was passed in).
@@ -326,9 +326,9 @@ class ManagedClientMixin:
         return self._caller.handler
 
     def _do(self, method: str, bucket_name: str, key: Any, **kwargs: Any) -> Any:
-        # The one private oss2 hook, for both clients: oss2.api._Base._do (checked against oss2
-        # 2.19.1, pinned by tests/test_oss_hooks.py). The mixin precedes the oss2 class in the MRO,
-        # so super() is oss2's implementation.
+        # The oss2 request hook, for both clients: oss2.api._Base._do (checked against oss2 2.19.1,
+        # listed in docs/sdk_hooks.md). The mixin precedes the oss2 class in the MRO, so super() is
+        # oss2's implementation.
         send = super()._do  # type: ignore[misc]
         try:
             return self._caller.call(

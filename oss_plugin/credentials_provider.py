@@ -16,12 +16,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import oss2
 
 from common_plugin.credentials import ManagedCredential
-from common_plugin.provider import CredentialsProvider
 from common_plugin.sources.sdk_logging import silence_sdk_wire_logging
+
+if TYPE_CHECKING:
+    from common_plugin.provider import CredentialsProvider
 
 __all__ = ["ManagedOssCredentialsProvider"]
 

@@ -6,21 +6,24 @@ When OSS rejects the key, the bucket asks the provider for one single-flight ref
 changed and the body can be re-sent, retries the request once (see :mod:`oss_plugin._retry`).
 
 SDK hook: we override ``oss2.api._Base._do(self, method, bucket_name, key, **kwargs)``, the method
-through which every signed ``Bucket`` request passes (the one private hook, defined once in
-``_retry.ManagedClientMixin``; checked against oss2 2.19.1, pinned by ``tests/test_oss_hooks.py``).
+through which every signed ``Bucket`` request passes (defined once in ``_retry.ManagedClientMixin``;
+checked against oss2 2.19.1). It and the body-adapter internals the retry rewinds are listed in
+``docs/sdk_hooks.md`` and pinned by ``tests/test_oss_hooks.py``.
 Pre-signed URLs (``sign_url``) and ``put_object_with_url`` use the current key but are not retried.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import oss2
 
 from common_plugin.ak_expire_handler import as_expire_handler
-from common_plugin.provider import CredentialsProvider
 
 from ._retry import ManagedCaller, ManagedClientMixin, check_auth_version, make_auth
+
+if TYPE_CHECKING:
+    from common_plugin.provider import CredentialsProvider
 from .handler import OssAKExpireHandler
 
 __all__ = ["ProxyBucket"]

@@ -1,21 +1,23 @@
 """``ProxyService``: an ``oss2.Service`` (``list_buckets`` and other account-level calls) that signs
 with a managed RAM credential.
 
-Same design and the same private hook as :class:`~oss_plugin.ProxyBucket`: we override
+Same design and the same request hook as :class:`~oss_plugin.ProxyBucket`: we override
 ``oss2.api._Base._do(self, method, bucket_name, key, **kwargs)`` once, in
-``_retry.ManagedClientMixin`` (oss2 2.19.1, pinned by ``tests/test_oss_hooks.py``).
+``_retry.ManagedClientMixin`` (oss2 2.19.1; see ``docs/sdk_hooks.md``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import oss2
 
 from common_plugin.ak_expire_handler import as_expire_handler
-from common_plugin.provider import CredentialsProvider
 
 from ._retry import ManagedCaller, ManagedClientMixin, check_auth_version, make_auth
+
+if TYPE_CHECKING:
+    from common_plugin.provider import CredentialsProvider
 from .handler import OssAKExpireHandler
 
 __all__ = ["ProxyService"]

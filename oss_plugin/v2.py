@@ -4,27 +4,34 @@
 attempt of every operation with ``config.credentials_provider.get_credentials()`` and, after a failed
 attempt, asks ``config.retryer.is_error_retryable(error)`` whether to send it again (rewinding a
 seekable body itself; a non-seekable body is never retried). Both are public seams, so no private
-hook is needed:
+hook is needed; the order of those calls, which scopes the retry to one operation, is listed in
+``docs/sdk_hooks.md`` and pinned by a test:
 
-* :class:`ManagedOssV2CredentialsProvider` hands out the current snapshot and remembers, per thread
-  or task (a :mod:`contextvars` variable), which one the attempt was signed with;
+* :class:`ManagedOssV2CredentialsProvider` hands out the current snapshot and remembers, per
+  operation (a :mod:`contextvars` variable reset at each operation's first attempt), which one the
+  attempt was signed with;
 * :class:`ManagedOssV2Retryer` wraps the client's retryer: when an error is a rejected key
-  (``InvalidAccessKeyId`` ... see :class:`~oss_plugin.OssAKExpireHandler`) it asks the provider for one
-  single-flight replacement of *that* snapshot and allows exactly one more attempt, without delay,
-  if the key changed; otherwise it says "not retryable" and the client raises the original error.
-  Every other error is judged by the wrapped retryer (default ``StandardRetryer``).
+  (``InvalidAccessKeyId`` ... see :class:`~oss_plugin.OssAKExpireHandler`) it asks the one retry
+  decision (:mod:`common_plugin.retry`) for a replacement of *that* snapshot and allows exactly one
+  more attempt of that operation, without delay, if the key changed; otherwise it says "not
+  retryable" and the client raises the original error. Every other error is judged by the wrapped
+  retryer (default ``StandardRetryer``).
 
     config = oss.config.load_default()
     config.region, config.endpoint = "cn-hangzhou", "https://oss-cn-hangzhou.aliyuncs.com"
     client = oss.Client(configure(config, provider, "app-oss-ak"))
 
 Limits: ``Config.retry_max_attempts`` overrides the retryer's attempt count; set it to at least 2 (or
-leave it unset) or the retry after a rejection cannot happen. With the asyncio client
+leave it unset) or the retry after a rejection cannot happen (the provider still replaces the key,
+so the next operation signs with the new one). If an ``operation_timeout`` expires during the
+back-off before another attempt, the SDK gives up after ``retry_delay`` announced that attempt;
+the next operation in that thread is then taken for its continuation (it may lose its own
+rejection retry). With the asyncio client
 (``alibabacloud_oss_v2.aio``) the SDK calls both hooks synchronously on the loop thread, so the one
 refresh after a rejection blocks the loop for one fetch (a cache hit never does); warm the cache
 with :func:`common_plugin.adapters.aio.get_async` before first use.
 
-Thread-safety: both classes are safe to share between threads and clients; per-attempt state lives
+Thread-safety: both classes are safe to share between threads and clients; per-operation state lives
 in a context variable, so concurrent operations never see each other's snapshot.
 """
 
@@ -38,32 +45,42 @@ import alibabacloud_oss_v2 as oss
 from alibabacloud_oss_v2.types import Credentials, Retryer
 from alibabacloud_oss_v2.types import CredentialsProvider as OssCredentialsProvider
 
-from common_plugin.ak_expire_handler import AKExpireHandler, as_expire_handler, judge_safely
+from common_plugin.ak_expire_handler import AKExpireHandler, as_expire_handler
 from common_plugin.credentials import ManagedCredential
 from common_plugin.masking import redact_exception
 from common_plugin.provider import CredentialsProvider
+from common_plugin.retry import is_rejection, record_retry, replacement_for
 
 from .handler import OssAKExpireHandler
 
 __all__ = ["ManagedOssV2CredentialsProvider", "ManagedOssV2Retryer", "configure"]
 
 _LOGGER = logging.getLogger(__name__)
+_WHAT = "an OSS request"
 
 
-class _Attempt:
-    """What the current attempt of one operation signed with, and whether a rejection retry is used."""
+class _Operation:
+    """One operation's rejection-retry state, scoped to that operation (never to a thread).
 
-    __slots__ = ("owner", "pending_retry", "rejection_retried", "used")
+    The SDK calls, per operation: ``get_credentials`` before each attempt, ``is_error_retryable``
+    after each failed one, and ``retry_delay`` only when it will really send another attempt. So
+    ``retry_delay`` marks the next ``get_credentials`` as a continuation of this operation; any other
+    ``get_credentials`` starts a new one. A "retry" that the SDK then does not send (its attempt
+    budget was spent, e.g. ``retry_max_attempts=1``) therefore leaves nothing behind.
+    """
+
+    __slots__ = ("continuing", "owner", "retried", "retry_with", "used")
 
     def __init__(self, owner: ManagedOssV2CredentialsProvider, used: ManagedCredential) -> None:
         self.owner = owner
-        self.used = used
-        self.pending_retry = False  # set by the retryer; the next get_credentials is that retry
-        self.rejection_retried = False
+        self.used = used  # the snapshot the current attempt was signed with
+        self.retry_with: ManagedCredential | None = None  # set by the retryer: a rejection retry is due
+        self.retried = False  # this operation's one rejection retry has been sent
+        self.continuing = False  # set by retry_delay: the SDK is about to send another attempt
 
 
-_ATTEMPT: contextvars.ContextVar[_Attempt | None] = contextvars.ContextVar(
-    "managed_credentials_oss_v2_attempt", default=None
+_OPERATION: contextvars.ContextVar[_Operation | None] = contextvars.ContextVar(
+    "managed_credentials_oss_v2_operation", default=None
 )
 
 
@@ -100,13 +117,16 @@ class ManagedOssV2CredentialsProvider(OssCredentialsProvider):  # type: ignore[m
                 :meth:`CredentialsProvider.get` (the SDK wraps them in ``CredentialsFetchError``).
         """
         credential = self._provider.get(self._secret_name)
-        attempt = _ATTEMPT.get()
-        if attempt is not None and attempt.owner is self and attempt.pending_retry:
-            attempt.pending_retry = False
-            attempt.rejection_retried = True
-            attempt.used = credential
+        operation = _OPERATION.get()
+        if operation is not None and operation.owner is self and operation.continuing:
+            operation.continuing = False  # another attempt of the same operation
+            operation.used = credential
+            if operation.retry_with is not None:  # and it is the one retry after a rejection
+                operation.retry_with = None
+                operation.retried = True
+                record_retry(self._provider, self._secret_name, credential, what=_WHAT)
         else:
-            _ATTEMPT.set(_Attempt(self, credential))
+            _OPERATION.set(_Operation(self, credential))
         converted = self._converted
         if converted is not None and converted[0] is credential:
             return converted[1]
@@ -147,38 +167,38 @@ class ManagedOssV2Retryer(Retryer):  # type: ignore[misc]
         self._inner = inner if inner is not None else oss.retry.StandardRetryer()
         self._handler: AKExpireHandler = as_expire_handler(ak_expire_handler, OssAKExpireHandler())
 
-    def _attempt(self) -> _Attempt | None:
-        attempt = _ATTEMPT.get()
-        return attempt if attempt is not None and attempt.owner is self._credentials else None
+    def _operation(self) -> _Operation | None:
+        operation = _OPERATION.get()
+        return operation if operation is not None and operation.owner is self._credentials else None
 
     def is_error_retryable(self, error: Exception) -> bool:
         # The SDK raises this error (wrapped) if no attempt follows; its snapshot of the body and
         # its headers echo x-oss-security-token after a SignatureDoesNotMatch.
         redact_exception(error)
-        if not judge_safely(self._handler, error):
+        if not is_rejection(self._handler, error):
             return bool(self._inner.is_error_retryable(error))
-        attempt = self._attempt()
-        if attempt is None or attempt.rejection_retried:
+        operation = self._operation()
+        if operation is None or operation.retried:
             return False  # not signed by us, or the one retry is spent: the client raises this error
-        used = attempt.used
-        fresh = self._credentials.provider.retry_credential(self._credentials.secret_name, used)
-        if fresh is None or fresh.access_key_id == used.access_key_id:
-            return False
-        _LOGGER.info(
-            "retrying an OSS request for secret %s with the refreshed key %s",
-            self._credentials.secret_name,
-            fresh.masked_access_key_id,
+        credentials = self._credentials
+        fresh = replacement_for(
+            credentials.provider, credentials.secret_name, operation.used, what=_WHAT, record=False
         )
-        attempt.pending_retry = True
+        if fresh is None:
+            return False
+        # Recorded by get_credentials when the SDK really sends it (it may have no attempt left).
+        operation.retry_with = fresh
         return True
 
     def max_attempts(self) -> int:
         return max(int(self._inner.max_attempts()), 2)
 
     def retry_delay(self, attempt: int, error: Exception) -> float:
-        state = self._attempt()
-        if state is not None and state.pending_retry:
-            return 0.0  # a new key, not an overloaded server: no back-off
+        operation = self._operation()
+        if operation is not None:
+            operation.continuing = True  # the SDK sends another attempt of this operation next
+            if operation.retry_with is not None:
+                return 0.0  # a new key, not an overloaded server: no back-off
         return float(self._inner.retry_delay(attempt, error))
 
     def __repr__(self) -> str:

@@ -2,12 +2,14 @@
 
 Each request is signed with the credential current at signing time (pulled from the provider, never
 pushed into the client). When a call fails and the handler judges the error a rejected key, the
-client asks the provider for one single-flight refresh and, if the key changed, retries once.
+client retries once if :func:`common_plugin.retry.decide_retry` (the one retry decision) says so.
 
-SDK hook: we override ``AcsClient._implementation_of_do_action(request, signer=None)``, the one method
-through which ``do_action_with_exception``, ``do_action`` and ``get_response`` all pass, and give it
-a signer bound to one credential snapshot. Checked against aliyun-python-sdk-core 2.16.1;
-``tests/test_sdk_hooks.py`` fails loudly if a newer SDK drops or renames it.
+SDK internals (aliyun-python-sdk-core 2.16.1; listed with every other one we rely on in
+``docs/sdk_hooks.md``, each pinned by a test that fails loudly if a newer SDK drops it): we override
+``AcsClient._implementation_of_do_action(request, signer=None)``, the one method through which
+``do_action_with_exception``, ``do_action`` and ``get_response`` all pass, and give it a signer
+bound to one credential snapshot; and we set ``AcsClient._signer`` to ``None``, so nothing can sign
+with the placeholder key.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aliyunsdkcore.auth.signers.signer import Signer
 from aliyunsdkcore.client import AcsClient
@@ -26,13 +28,16 @@ from common_plugin.ak_expire_handler import (
     AKExpireHandler,
     ErrorCodeExpireHandler,
     as_expire_handler,
-    judge_safely,
 )
-from common_plugin.credentials import ManagedCredential
 from common_plugin.exceptions import ProviderClosedError
 from common_plugin.manager import default_manager
 from common_plugin.masking import redact_exception, redact_secrets
-from common_plugin.provider import CredentialsProvider
+from common_plugin.retry import decide_retry
+from common_plugin.sources.sdk_logging import silence_sdk_wire_logging
+
+if TYPE_CHECKING:  # the provider machinery loads with the first provider, not with this import
+    from common_plugin.credentials import ManagedCredential
+    from common_plugin.provider import CredentialsProvider
 
 __all__ = ["ProxyAcsClient", "SdkCoreAKExpireHandler"]
 
@@ -151,6 +156,7 @@ class ProxyAcsClient(AcsClient):  # type: ignore[misc]
     ) -> None:
         if not secret_name:
             raise ValueError("ProxyAcsClient needs secret_name, the managed RAM credential secret to use")
+        silence_sdk_wire_logging()  # aliyunsdkcore logs the signed params, STS token included, at DEBUG
         if any(v is not None for v in (ak, secret, credential, public_key_id, private_key)):
             warnings.warn(
                 "ProxyAcsClient signs with the managed credential; ak, secret, credential, public_key_id "
@@ -229,18 +235,14 @@ class ProxyAcsClient(AcsClient):  # type: ignore[misc]
         used = self._current()
         result = super()._implementation_of_do_action(request, _SnapshotSigner(used))
         exception = result[3]
-        if exception is None or not judge_safely(self._handler, exception):
+        if exception is None:
             return result
-        fresh = self._provider.retry_credential(self._secret_name, used)
-        if fresh is None or fresh.access_key_id == used.access_key_id:
-            return result
-        _LOGGER.info(
-            "retrying %s for secret %s with the refreshed key %s",
-            request.get_action_name(),
-            self._secret_name,
-            fresh.masked_access_key_id,
+        fresh = decide_retry(
+            self._provider, self._secret_name, used, exception, self._handler, what=request.get_action_name()
         )
-        self._provider.record_retry(self._secret_name, fresh)
+        if fresh is None:
+            return result
+        # The request object is re-signed from scratch by the snapshot signer: nothing to rewind.
         return super()._implementation_of_do_action(request, _SnapshotSigner(fresh))
 
     def shutdown(self) -> None:
@@ -260,4 +262,4 @@ class ProxyAcsClient(AcsClient):  # type: ignore[misc]
         self.shutdown()
 
     def __repr__(self) -> str:
-        return f"ProxyAcsClient(secret_name={self._secret_name!r}, region_id={self._region_id!r})"
+        return f"ProxyAcsClient(secret_name={self._secret_name!r}, region_id={self.get_region_id()!r})"

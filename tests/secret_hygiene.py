@@ -4,9 +4,10 @@ Enabled from ``tests/conftest.py`` with ``pytest_plugins = ["secret_hygiene"]``.
 
 What counts as a secret: every value the emulator *issues* during the session, registered as it is
 made: AccessKeySecrets and STS SecurityTokens (``CloudState.create_access_key``, which RAM secrets,
-rotations and ``AssumeRole`` all go through), DKMS client-key passwords and their PKCS#12 private
-keys (``DkmsService.issue_client_key``, which ``LocalAliyun.issue_client_key`` and its password file
-go through), and the TLS server's private key PEM (``certs.generate_bundle``). Values shorter than
+rotations and ``AssumeRole`` all go through, and ``CloudState.reissue``), DKMS client-key
+passwords and their PKCS#12 private keys (``DkmsService.issue_client_key``, which
+``LocalAliyun.issue_client_key`` and its password file go through), and the TLS server's private
+key PEM (``certs.generate_bundle``). Values shorter than
 :data:`MIN_SECRET_LENGTH` are not registered (a test's ``password="pw"`` would match everywhere).
 A long value (a private key) is searched for by a slice from its middle, so that a leak of most of
 it (a truncated body) is caught too. Each value is also searched for URL-encoded once and twice
@@ -217,6 +218,11 @@ def _install_registration() -> None:
         registry.register("AccessKeySecret", key.access_key_secret)
         registry.register("STS SecurityToken", key.security_token)
 
+    def reissued(args: tuple[Any, ...], _kwargs: dict[str, Any], version: Any) -> None:
+        key = args[0].lookup_key(version.access_key_id)
+        if key is not None:
+            access_key((), {}, key)
+
     def client_key(args: tuple[Any, ...], kwargs: dict[str, Any], key: Any) -> None:
         password = kwargs.get("password", args[1] if len(args) > 1 else None)
         registry.register("client-key password", password)
@@ -226,6 +232,7 @@ def _install_registration() -> None:
         registry.register("TLS private key (PEM)", result.key_pem.decode("ascii", "replace"))
 
     _wrap(CloudState, "create_access_key", access_key)
+    _wrap(CloudState, "reissue", reissued)
     _wrap(DkmsService, "issue_client_key", client_key)
     _wrap(certs, "generate_bundle", bundle)
     if certs._bundle is not None:  # made before this plugin loaded

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -146,3 +148,82 @@ def test_default_manager_reads_the_config_then_uses_a_set_factory(
     with default_manager().lease() as lease:
         assert lease.provider is factory.created[0]
     assert default_manager().peek() is None
+
+
+class GatedSource(StaticSource):
+    """Holds each fetch open until ``gate`` is set; ``entered`` says a fetch is waiting."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def get_secret_value(self, secret_name: str) -> SecretValue:
+        self.entered.set()
+        self.gate.wait(WAIT)
+        return super().get_secret_value(secret_name)
+
+
+def test_a_factory_fetching_blocks_no_unrelated_release_or_lease() -> None:
+    """A factory that fetches (here: preloads through a source held open) runs outside the
+    manager's lock: a stale lease's release completes meanwhile, and a concurrent first lease waits
+    for the build and shares its provider."""
+    gated = GatedSource()
+    built: list[CredentialsProvider] = []
+
+    def factory() -> CredentialsProvider:
+        source = gated if built else StaticSource()
+        provider = CredentialsProvider(source, scheduler=ManualScheduler(), owns_source=True)
+        built.append(provider)
+        provider.preload(["s"])
+        return provider
+
+    manager = ProviderManager(factory)
+    stale = manager.lease()
+    stale.provider.close()  # closed behind the manager's back: the next lease builds a new one
+    gated.entered.clear()
+    leases: list[object] = []
+    builder = threading.Thread(target=lambda: leases.append(manager.lease()))
+    joiner = threading.Thread(target=lambda: leases.append(manager.lease()))
+    released = threading.Event()
+    releaser = threading.Thread(target=lambda: (stale.release(), released.set()))
+    try:
+        builder.start()
+        assert gated.entered.wait(WAIT)  # the factory is inside its fetch
+        joiner.start()
+        releaser.start()
+        assert released.wait(WAIT)  # not queued behind the fetch
+        assert not gated.gate.is_set() and len(built) == 2
+    finally:
+        gated.gate.set()
+    for thread in (builder, joiner, releaser):
+        thread.join(WAIT)
+        assert not thread.is_alive()
+    assert len(built) == 2 and manager.reference_count == 2
+    assert {lease.provider for lease in leases} == {built[1]}  # type: ignore[attr-defined]
+    for lease in leases:
+        lease.release()  # type: ignore[attr-defined]
+    assert built[1].closed
+
+
+def test_the_default_provider_preloads_after_the_lease_is_returned(
+    local_aliyun: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_default_manager: ProviderManager
+) -> None:
+    """Building the default provider touches no network: the configured secret_names are fetched
+    by a job on the provider's scheduler, after the first lease has been handed out."""
+    from common_plugin import provider as provider_module
+
+    local_aliyun.create_ram_secret("app-key")
+    properties = tmp_path / "managed_credentials_providers.properties"
+    local_aliyun.write_properties(properties, secret_names=["app-key"])
+    monkeypatch.chdir(tmp_path)
+    scheduler = ManualScheduler()
+    monkeypatch.setattr(provider_module, "acquire_shared_scheduler", lambda: scheduler)
+    monkeypatch.setattr(provider_module, "release_shared_scheduler", lambda _scheduler: None)
+    with fresh_default_manager.lease() as lease:
+        assert local_aliyun.count("dkms", "GetSecretValue") == 0
+        assert lease.provider.peek("app-key") is None
+        assert scheduler.run_due(time.time()) == 1  # the background preload
+        assert local_aliyun.count("dkms", "GetSecretValue") == 1
+        assert lease.provider.peek("app-key") is not None
+    assert scheduler.jobs() == {}  # closing the provider cancelled its refresh job

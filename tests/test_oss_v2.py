@@ -163,3 +163,39 @@ def test_sample(
     cloud.rotate(SECRET)
     assert oss_v2_client.main(provider, SECRET, endpoint, BUCKET) == b"hello, managed key"
     assert fetches(cloud) == 2
+
+
+def test_retry_state_does_not_leak_into_the_next_operation(
+    cloud: LocalAliyun, make_provider: Callable[..., CredentialsProvider]
+) -> None:
+    """Our retryer says "retry" after a rejection, but the SDK has no attempt left
+    (``retry_max_attempts=1``): the next operation in this thread still gets its own one retry."""
+    client = make_client(cloud, make_provider(cloud))
+    client.put_object(oss.PutObjectRequest(bucket=BUCKET, key="a.txt", body=b"one"))
+    cloud.rotate(SECRET)
+    with pytest.raises(oss.exceptions.OperationError) as info:
+        client.get_object(oss.GetObjectRequest(bucket=BUCKET, key="a.txt"), retry_max_attempts=1)
+    assert info.value.unwrap().code == "InvalidAccessKeyId"
+    assert fetches(cloud) == 2  # the rejection was reported: the provider holds the second key
+    cloud.rotate(SECRET)  # and that one is revoked before its first use
+    third = cloud.current_key(SECRET).access_key_id
+    assert client.get_object(oss.GetObjectRequest(bucket=BUCKET, key="a.txt")).body.read() == b"one"
+    assert fetches(cloud) == 3
+    assert oss_requests(cloud, third) == 1  # the next operation's own retry
+
+
+def test_a_retry_after_other_errors_keeps_the_operations_one_rejection_retry(
+    cloud: LocalAliyun, make_provider: Callable[..., CredentialsProvider]
+) -> None:
+    """Within one operation, attempts retried for a 5xx belong to the same operation: the rejection
+    retry is still available after them, and used at most once."""
+    client = make_client(cloud, make_provider(cloud))
+    client.put_object(oss.PutObjectRequest(bucket=BUCKET, key="a.txt", body=b"one"))
+    from common_plugin.testing.state import Fault
+
+    cloud.inject_fault("oss", Fault("status", status=503, code="ServiceUnavailable"), action="GetObject")
+    cloud.rotate(SECRET)
+    result = client.get_object(oss.GetObjectRequest(bucket=BUCKET, key="a.txt"), retry_max_attempts=3)
+    assert result.body.read() == b"one"
+    assert cloud.count("oss", "GetObject") == 3  # 503, rejection, retry with the new key
+    assert fetches(cloud) == 2

@@ -1,9 +1,10 @@
 """asyncio access to a :class:`~common_plugin.provider.CredentialsProvider` that never blocks the loop.
 
-    from common_plugin.adapters.aio import get_async, refresh_rejected_async
+    from common_plugin.adapters.aio import decide_retry_async, get_async, refresh_rejected_async
 
     cred = await get_async(provider, "app-ak")                 # a dict hit: returns without a thread hop
     fresh = await refresh_rejected_async(provider, "app-ak", cred)   # after a rejected key
+    fresh = await decide_retry_async(provider, "app-ak", cred, error, handler)  # an adapter's retry
 
 The fast path is the provider's own lock-free cache lookup (:meth:`CredentialsProvider.peek`), done
 on the loop thread. A miss, and a reactive refresh after a rejected key, run the provider's blocking
@@ -33,24 +34,26 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import TypeVar
 
+from .. import retry
+from ..ak_expire_handler import AKExpireHandler
 from ..credentials import ManagedCredential
+from ..credentials import same_key as _same_key
+from ..exceptions import ProviderClosedError
 from ..provider import CredentialsProvider
 
-__all__ = ["AsyncCredentialsProvider", "async_provider", "get_async", "refresh_rejected_async"]
+__all__ = [
+    "AsyncCredentialsProvider",
+    "async_provider",
+    "decide_retry_async",
+    "get_async",
+    "refresh_rejected_async",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
 T = TypeVar("T")
 # ("get", name) or ("rejected", name, id, secret, token): never logged or shown.
 _FlightKey = tuple[str, ...]
-
-
-def _same_key(a: ManagedCredential, b: ManagedCredential) -> bool:
-    return (
-        a.access_key_id == b.access_key_id
-        and a.access_key_secret == b.access_key_secret
-        and a.security_token == b.security_token
-    )
 
 
 class AsyncCredentialsProvider:
@@ -166,3 +169,27 @@ async def refresh_rejected_async(
 ) -> ManagedCredential | None:
     """:meth:`AsyncCredentialsProvider.refresh_rejected` on the shared wrapper of ``provider``."""
     return await async_provider(provider).refresh_rejected(secret_name, rejected)
+
+
+async def decide_retry_async(
+    provider: CredentialsProvider,
+    secret_name: str,
+    used: ManagedCredential,
+    error: BaseException,
+    handler: AKExpireHandler,
+    *,
+    what: str = "a call",
+    rewind: retry.Rewind | None = None,
+) -> ManagedCredential | None:
+    """The asyncio twin of :func:`common_plugin.retry.decide_retry`: the same judgement and the same
+    rule (:func:`~common_plugin.retry.is_rejection`, :func:`~common_plugin.retry.accept_replacement`);
+    only the one replacement is awaited, in a worker thread shared by every task and thread that saw
+    the same key rejected, so the event loop is never blocked.
+    """
+    if not retry.is_rejection(handler, error):
+        return None
+    try:
+        fresh = await async_provider(provider).refresh_rejected(secret_name, used)
+    except ProviderClosedError:
+        fresh = None  # closed meanwhile: the caller's original error stands
+    return retry.accept_replacement(provider, secret_name, used, fresh, what=what, rewind=rewind)

@@ -59,10 +59,10 @@ from ..exceptions import ConfigError, ManagedCredentialsError
 from ..provider import CredentialsProvider
 
 __all__ = [
+    "CredentialsServer",
     "MAX_AGE_LIMIT_SECONDS",
     "MIN_TOKEN_LENGTH",
     "TOKEN_ENV",
-    "CredentialsServer",
     "check_server_options",
     "credentials_document",
 ]

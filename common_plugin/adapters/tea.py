@@ -1,9 +1,9 @@
 """Managed credentials for Tea / OpenAPI V2 SDKs (``alibabacloud_*`` clients) and their one retry.
 
 Every generated V2 client takes ``Config(credential=alibabacloud_credentials.client.Client(...))`` and
-asks it for a key on *every* request (``alibabacloud_tea_openapi`` 0.4.6, ``do_request``). So an
-``ICredentialsProvider`` (``alibabacloud_credentials_api``) backed by our provider is all it takes for
-a rotated key to reach the next request, with no client rebuilt::
+asks it for a key on *every* request (``alibabacloud_tea_openapi`` 0.4.6, ``do_request``; pinned, see
+``docs/sdk_hooks.md``). So an ``ICredentialsProvider`` (``alibabacloud_credentials_api``) backed by
+our provider is all it takes for a rotated key to reach the next request, with no client rebuilt::
 
     credentials = TeaCredentialsProvider(provider, "app-ak")
     config = open_api_models.Config(credential=credentials.credential_client(), region_id="cn-hangzhou")
@@ -12,10 +12,12 @@ a rotated key to reach the next request, with no client rebuilt::
 That gives proactive refresh. A key revoked before we noticed is rejected with
 ``InvalidAccessKeyId.NotFound`` (or ``InvalidSecurityToken.Expired``); the Tea client raises it as a
 ``ClientException`` whose ``code`` is that string. :func:`call_with_refresh` (and its async twin), or
-the :class:`RefreshingTeaClient` wrapper that applies it to every method, then follow the rule of
-``ProxyAcsClient``: refresh once (single-flight), retry once if the key changed, else re-raise the
-original error. The snapshot a request was signed with is recorded by :class:`TeaCredentialsProvider`
-for the duration of the call, so the provider is told exactly which key was rejected.
+the :class:`RefreshingTeaClient` wrapper that applies it to every method, then ask the one retry
+decision (:func:`common_plugin.retry.decide_retry` and its twin
+:func:`~common_plugin.adapters.aio.decide_retry_async`): refresh once (single-flight), retry once if
+the key changed, else re-raise the original error. The snapshot a request was signed with is
+recorded by :class:`TeaCredentialsProvider` for the duration of the call, so the provider is told
+exactly which key was rejected.
 
 Replay: a call is retried with the same arguments. A file-like argument (or a file-like attribute of
 a request model) that is seekable is rewound first; one that is not seekable makes the call
@@ -44,13 +46,12 @@ from ..ak_expire_handler import (
     AKExpireHandler,
     ErrorCodeExpireHandler,
     as_expire_handler,
-    judge_safely,
 )
 from ..credentials import ManagedCredential
-from ..exceptions import ProviderClosedError
 from ..masking import redact_exception
 from ..provider import CredentialsProvider
-from .aio import async_provider
+from ..retry import decide_retry
+from .aio import async_provider, decide_retry_async
 
 __all__ = [
     "RefreshingTeaClient",
@@ -224,28 +225,6 @@ def _capture(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Callable[[], bool
     return rewind
 
 
-def _replacement(
-    credentials: TeaCredentialsProvider, record: _CallRecord, before: ManagedCredential | None
-) -> ManagedCredential | None:
-    used = record.used or before
-    if used is None:
-        return None
-    return credentials.provider.retry_credential(credentials.secret_name, used)
-
-
-def _log_retry(credentials: TeaCredentialsProvider, what: str, fresh: ManagedCredential) -> None:
-    _LOGGER.info(
-        "retrying %s for secret %s with the refreshed key %s",
-        what,
-        credentials.secret_name,
-        fresh.masked_access_key_id,
-    )
-
-
-def _changed(used: ManagedCredential | None, fresh: ManagedCredential | None) -> bool:
-    return fresh is not None and (used is None or fresh.access_key_id != used.access_key_id)
-
-
 def call_with_refresh(
     credentials: TeaCredentialsProvider,
     call: Callable[..., T],
@@ -273,13 +252,15 @@ def call_with_refresh(
         try:
             return call(*args, **kwargs)
         except Exception as exc:
-            if not judge_safely(handler, exc):
+            used = record.used or before
+            if used is None:
+                raise  # never signed through us: nothing of ours to replace
+            fresh = decide_retry(
+                credentials.provider, credentials.secret_name, used, exc, handler, what=_name(call),
+                rewind=rewind,
+            )
+            if fresh is None:
                 raise
-            fresh = _replacement(credentials, record, before)
-            if not _changed(record.used or before, fresh) or not rewind():
-                raise
-            assert fresh is not None  # noqa: S101 - _changed() checked it
-        _log_retry(credentials, getattr(call, "__name__", "a call"), fresh)
         return call(*args, **kwargs)
     except Exception as error:
         redact_exception(error)  # a server's error message may echo the request's token
@@ -309,26 +290,25 @@ async def call_with_refresh_async(
         try:
             return await call(*args, **kwargs)
         except Exception as exc:
-            if not judge_safely(handler, exc):
-                raise
             used = record.used or before
-            fresh = None
-            if used is not None:
-                aio = async_provider(credentials.provider)
-                try:
-                    fresh = await aio.refresh_rejected(credentials.secret_name, used)
-                except ProviderClosedError:
-                    fresh = None  # closed meanwhile: the caller's original error stands
-            if not _changed(used, fresh) or not rewind():
+            if used is None:
+                raise  # never signed through us: nothing of ours to replace
+            fresh = await decide_retry_async(
+                credentials.provider, credentials.secret_name, used, exc, handler, what=_name(call),
+                rewind=rewind,
+            )
+            if fresh is None:
                 raise
-            assert fresh is not None  # noqa: S101 - _changed() checked it
-        _log_retry(credentials, getattr(call, "__name__", "a call"), fresh)
         return await call(*args, **kwargs)
     except Exception as error:
         redact_exception(error)  # a server's error message may echo the request's token
         raise
     finally:
         _CURRENT_CALL.reset(token)
+
+
+def _name(call: Callable[..., object]) -> str:
+    return getattr(call, "__name__", "a call")
 
 
 _DEFAULT_HANDLER: AKExpireHandler = TeaAKExpireHandler()

@@ -50,7 +50,7 @@ class ClientKeySigner(Signer):  # type: ignore[misc]
 
     def sign(self, region_id: str, request: Any) -> tuple[dict[str, str], str]:
         # The request's signature algorithm is a module attribute aliyunsdkcore reads when it
-        # composes the URL (checked against 2.16.1; pinned by tests/test_sdk_hooks.py).
+        # composes the URL (checked against 2.16.1; listed in docs/sdk_hooks.md).
         request._signer = sha_hmac256
         header = request.get_signed_header(region_id, self.key_id, self._private_key_b64)
         url = request.get_url(region_id, self.key_id, self._private_key_b64)

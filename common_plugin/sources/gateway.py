@@ -1,9 +1,9 @@
 """GetSecretValue from the KMS shared gateway through aliyunsdkcore's ``AcsClient``.
 
 The request is sent with ``AcsClient._implementation_of_do_action``, not ``do_action_with_exception``:
-the latter logs whole response bodies (the SecretData) at DEBUG. That private method is the one
-aliyunsdkcore hook this suite relies on (checked against aliyun-python-sdk-core 2.16.1; pinned by
-``tests/test_sdk_hooks.py``).
+the latter logs whole response bodies (the SecretData) at DEBUG. That private method is one of the
+SDK internals listed in ``docs/sdk_hooks.md`` (checked against aliyun-python-sdk-core 2.16.1; pinned
+by ``tests/test_sdk_hooks.py``).
 """
 
 from __future__ import annotations

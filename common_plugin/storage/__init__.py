@@ -8,7 +8,30 @@ reads it before fetching and writes it after; it depends on configuration and cr
 
 from __future__ import annotations
 
-from .cache_keys import CacheKeyDecryptor, load_decryptor_class
-from .disk_cache import EncryptedFileStore, SecretStore, StoredSecret
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .cache_keys import CacheKeyDecryptor, load_decryptor_class
+    from .disk_cache import EncryptedFileStore, SecretStore, StoredSecret
+
+# Imported on first access (PEP 562): the provider imports .stored_source on every run, but the
+# encryption (cryptography) and key-decryptor configuration are needed only with cache_dir.
+_HOMES = {
+    "CacheKeyDecryptor": ".cache_keys",
+    "EncryptedFileStore": ".disk_cache",
+    "SecretStore": ".disk_cache",
+    "StoredSecret": ".disk_cache",
+    "load_decryptor_class": ".cache_keys",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value
+    return value
 
 __all__ = ["CacheKeyDecryptor", "EncryptedFileStore", "SecretStore", "StoredSecret", "load_decryptor_class"]

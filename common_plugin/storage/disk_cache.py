@@ -6,7 +6,8 @@ Opt-in with ``cache_dir`` in the properties file. It does two things:
   (if it is still fresh) instead of fetching.
 * **Shares fetches between worker processes.** A fetch takes an exclusive file lock per secret and
   re-reads the file first, so when N workers refresh after a rotation (or after a revoke), the first
-  one fetches and the others read what it wrote: about one fetch per rotation per host.
+  one fetches and the others read what it wrote: about one fetch per rotation per host. This lock
+  is the one lock the product holds across network I/O, on purpose; see :meth:`EncryptedFileStore.locked`.
 
 Each file is AES-256-GCM-encrypted with its own data key, bound to the secret name, and the data key
 is wrapped by a :class:`~common_plugin.storage.cache_keys.CacheKeyDecryptor` (envelope encryption;
@@ -152,7 +153,6 @@ class EncryptedFileStore(SecretStore):
                 os.fchmod(folder, 0o700)
         finally:
             os.close(folder)
-        self._thread_locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._newest: dict[str, int] = {}  # per secret: the newest generation this store has seen
 
@@ -160,8 +160,7 @@ class EncryptedFileStore(SecretStore):
         return f"EncryptedFileStore({str(self.directory)!r}, {self._decryptor!r})"
 
     def after_fork(self) -> None:
-        self._thread_locks = {}
-        self._guard = threading.Lock()
+        self._guard = threading.Lock()  # a thread of the parent may have held it at fork()
 
     def _stem(self, secret_name: str) -> Path:
         return self.directory / self._name(secret_name)
@@ -204,19 +203,27 @@ class EncryptedFileStore(SecretStore):
 
     @contextlib.contextmanager
     def locked(self, secret_name: str) -> Iterator[None]:
-        with self._guard:
-            thread_lock = self._thread_locks.setdefault(secret_name, threading.Lock())
-        with thread_lock:  # flock is per open file; threads of one process queue here first
-            fd = self._open_lock(secret_name)
-            if fd is None:  # the cache is an optimisation: fetch uncoordinated rather than fail
-                yield
-                return
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
+        """Hold the secret's exclusive file lock (``flock``) for the block.
+
+        The provider holds it *across the fetch*, by design: that is what makes the processes of a
+        host fetch once per rotation (the others wait, then re-read what the first one wrote). It
+        is held for one fetch at most, so the fetch's own bounds (the source's request timeout
+        and attempt count, ``request_timeout_seconds`` x ``max_fetch_attempts``) bound every wait
+        for it (the provider's ``fetch_timeout`` bounds it as a whole). No thread lock is held: each
+        call opens its own descriptor (without following links), ``flock`` locks on different open
+        descriptions exclude each other within one process too, and the provider's single-flight
+        already lets one thread per secret fetch.
+        """
+        fd = self._open_lock(secret_name)
+        if fd is None:  # the cache is an optimisation: fetch uncoordinated rather than fail
+            yield
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
     def _open_lock(self, secret_name: str) -> int | None:
         folder = self._folder_or_none()

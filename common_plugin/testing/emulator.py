@@ -390,6 +390,10 @@ class LocalAliyun:
     def rotate(self, name: str, *, grace_seconds: float = 0.0) -> SecretVersion:
         return self.state.rotate(name, grace_seconds=grace_seconds)
 
+    def reissue(self, name: str, *, new_secret: bool = True, new_token: bool = True) -> SecretVersion:
+        """See :meth:`CloudState.reissue`: same AccessKeyId, new secret and/or token."""
+        return self.state.reissue(name, new_secret=new_secret, new_token=new_token)
+
     def revoke_key(self, access_key_id: str, *, after_seconds: float = 0.0) -> None:
         self.state.revoke_key(access_key_id, after_seconds=after_seconds)
 

@@ -272,10 +272,15 @@ class CloudState:
         return secret
 
     def _add_ram_version(self, secret: Secret, extra_data: dict[str, object] | None = None) -> SecretVersion:
-        now = self.clock.time()
         key = self.create_access_key(
             with_sts_token=secret.with_sts_token, token_ttl_seconds=secret.token_ttl_seconds
         )
+        return self._add_version_for_key(secret, key, extra_data)
+
+    def _add_version_for_key(
+        self, secret: Secret, key: AccessKey, extra_data: dict[str, object] | None = None
+    ) -> SecretVersion:
+        now = self.clock.time()
         data: dict[str, object] = {
             "AccessKeyId": key.access_key_id,
             "AccessKeySecret": key.access_key_secret,
@@ -322,6 +327,21 @@ class CloudState:
             if old.access_key_id:
                 self.revoke_key(old.access_key_id, after_seconds=grace_seconds)
             return version
+
+    def reissue(self, name: str, *, new_secret: bool = True, new_token: bool = True) -> SecretVersion:
+        """A new version of a RAM secret that keeps its AccessKeyId: the key gets a new AccessKeySecret
+        (``new_secret``) and, if it has one, a new SecurityToken (``new_token``). The old secret and
+        token stop working at once (requests signed with them get ``SignatureDoesNotMatch`` or an
+        ``InvalidSecurityToken`` code)."""
+        with self._lock:
+            secret = self._secrets[name]
+            key = self._keys[secret.current.access_key_id or ""]
+            if new_secret:
+                key.access_key_secret = secrets.token_urlsafe(22)
+            if new_token and key.security_token is not None:
+                key.security_token = "CAIS" + secrets.token_urlsafe(48)
+                key.token_expires_at = self.clock.time() + secret.token_ttl_seconds
+            return self._add_version_for_key(secret, key)
 
     def set_rotation(
         self, name: str, *, interval_seconds: float | None = None, next_rotation_at: float | None = None
