@@ -21,6 +21,9 @@ from .config.loading import ProviderConfig, load_config
 from .credentials import ManagedCredential, SecretValue
 from .exceptions import (
     ConfigError,
+    CredentialExpiredError,
+    FetchDeadlineError,
+    InsecureTransportWarning,
     MalformedSecretError,
     ManagedCredentialsError,
     ProviderClosedError,
@@ -42,9 +45,12 @@ __all__ = [
     "ConfigError",
     "ConfigLoader",
     "CredentialEvent",
+    "CredentialExpiredError",
     "CredentialsProvider",
     "ErrorCodeExpireHandler",
     "EventKind",
+    "FetchDeadlineError",
+    "InsecureTransportWarning",
     "MalformedSecretError",
     "ManagedCredential",
     "ManagedCredentialsError",

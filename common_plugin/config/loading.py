@@ -29,6 +29,7 @@ or variable and never a value. Secrets are kept out of every ``repr``.
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -92,6 +93,7 @@ KNOWN_KEYS: frozenset[str] = frozenset(
         "min_refresh_interval",
         "rotation_refresh_spread",
         "request_timeout",
+        "fetch_timeout",
         "max_fetch_attempts",
     }
 )
@@ -127,8 +129,11 @@ class ProviderConfig:
             (``rotation_refresh_spread``: a duration like ``5m`` or a percentage like ``90%``).
         refresh_interval_seconds: proactive refresh period when a secret has no rotation schedule.
         min_refresh_interval_seconds: floor under any computed refresh period.
-        request_timeout_seconds: timeout of one GetSecretValue call.
+        request_timeout_seconds: the deadline of one GetSecretValue request, in total (connect, TLS
+            handshake, sending and receiving; not per socket read).
         max_fetch_attempts: attempts of one fetch, in total across instances and regions.
+        fetch_timeout_seconds: the deadline of one whole fetch (every attempt and the backoff
+            between them); ``None`` means ``request_timeout_seconds * max_fetch_attempts``.
         source_path: the properties file read, ``None`` when none was.
     """
 
@@ -148,7 +153,23 @@ class ProviderConfig:
     min_refresh_interval_seconds: float = DEFAULT_MIN_REFRESH_INTERVAL_SECONDS
     request_timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS
     max_fetch_attempts: int = DEFAULT_MAX_FETCH_ATTEMPTS
+    fetch_timeout_seconds: float | None = None
     source_path: Path | None = None
+
+    @property
+    def fetch_deadline_seconds(self) -> float:
+        """``fetch_timeout_seconds``, or its default ``request_timeout_seconds * max_fetch_attempts``."""
+        if self.fetch_timeout_seconds is not None:
+            return self.fetch_timeout_seconds
+        return default_fetch_timeout(self.request_timeout_seconds, self.max_fetch_attempts)
+
+
+def default_fetch_timeout(request_timeout_seconds: float, max_fetch_attempts: int) -> float:
+    """``request_timeout * max_fetch_attempts`` (infinite rather than an overflow for absurd counts)."""
+    try:
+        return request_timeout_seconds * max_fetch_attempts
+    except OverflowError:
+        return math.inf
 
 
 def load_config(
@@ -293,14 +314,27 @@ def _build(entries: dict[str, Entry], environ: Mapping[str, str], source_path: P
         **_cache_settings(present, bool(dkms), environ),
         refresh_interval_seconds=refresh,
         min_refresh_interval_seconds=minimum,
-        request_timeout_seconds=v.parse_seconds(
-            present.get("request_timeout"), DEFAULT_REQUEST_TIMEOUT_SECONDS
-        ),
-        max_fetch_attempts=v.parse_positive_int(
-            present.get("max_fetch_attempts"), DEFAULT_MAX_FETCH_ATTEMPTS
-        ),
+        **_timeouts(present),
         source_path=source_path,
     )
+
+
+def _timeouts(present: dict[str, Entry]) -> dict[str, Any]:
+    """``request_timeout`` (one request), ``max_fetch_attempts`` and ``fetch_timeout`` (the whole fetch)."""
+    request = v.parse_seconds(present.get("request_timeout"), DEFAULT_REQUEST_TIMEOUT_SECONDS)
+    attempts = v.parse_positive_int(present.get("max_fetch_attempts"), DEFAULT_MAX_FETCH_ATTEMPTS)
+    fetch = v.parse_seconds(present.get("fetch_timeout"), default_fetch_timeout(request, attempts))
+    if fetch < request:
+        raise error(
+            f"{present['fetch_timeout'].label}: must not be shorter than request_timeout ({request:g}s), "
+            "or not even one request could finish; raise fetch_timeout or lower request_timeout",
+            "fetch_timeout",
+        )
+    return {
+        "request_timeout_seconds": request,
+        "max_fetch_attempts": attempts,
+        "fetch_timeout_seconds": fetch,
+    }
 
 
 def _rotation_spread(entry: Entry | None) -> dict[str, Any]:

@@ -65,7 +65,11 @@ def build_source(config: ProviderConfig) -> SecretSource:
             "cache_client_region_id with credentials_type (KMS gateway)",
             key="cache_client_dkms_config_info",
         )
-    return FailoverSource(sources, max_attempts=max(config.max_fetch_attempts, 1))
+    return FailoverSource(
+        sources,
+        max_attempts=max(config.max_fetch_attempts, 1),
+        total_timeout_seconds=config.fetch_deadline_seconds,
+    )
 
 
 def gateway_credential(credentials: GatewayCredentialsConfig) -> Any:

@@ -4,17 +4,24 @@ The request is sent with ``AcsClient._implementation_of_do_action``, not ``do_ac
 the latter logs whole response bodies (the SecretData) at DEBUG. That private method is the one
 aliyunsdkcore hook this suite relies on (checked against aliyun-python-sdk-core 2.16.1; pinned by
 ``tests/test_sdk_hooks.py``).
+
+Each request has one total deadline, ``timeout_seconds`` (or what is left of the whole fetch, if
+less), however slowly the server answers: the client's session sends through the deadline transport
+of :mod:`~common_plugin.sources.acs_transport` (its docstring says why it works that way).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from ..credentials import SecretValue
-from ..exceptions import SecretFetchError
+from ..exceptions import FetchDeadlineError, SecretFetchError
+from .acs_transport import install_deadline_transport
 from .base import SecretSource
 from .client_key_signer import ClientKeySigner
+from .deadline import deadline_scope
 from .sdk_logging import silence_sdk_wire_logging
 
 __all__ = ["GatewaySource"]
@@ -44,7 +51,8 @@ class GatewaySource(SecretSource):
             :class:`~common_plugin.sources.client_key_signer.ClientKeySigner`.
         ca_file_path: the CA bundle to verify the gateway with; ``None`` uses the SDK's default
             bundle. Verification is never switched off here.
-        timeout_seconds: connect and read timeout.
+        timeout_seconds: the deadline of one request in total (connect, TLS handshake, sending and
+            receiving), not of each socket read.
         sts_endpoint: where a ``RamRoleArnCredential`` sends AssumeRole (default: the SDK's
             resolution of ``sts.aliyuncs.com``); for private endpoints and the local emulator.
 
@@ -72,7 +80,8 @@ class GatewaySource(SecretSource):
             self._signer, credential = credential, AccessKeyCredential("client-key", "unused")
         self._credential = credential
         self._ca_file_path = ca_file_path
-        self._timeout = max(1, int(timeout_seconds))
+        self._timeout_seconds = float(timeout_seconds)
+        self._timeout = max(1, int(timeout_seconds))  # AcsClient's per-operation timeouts take ints
         self._sts_endpoint = sts_endpoint
         self._client = self._new_client()
 
@@ -90,6 +99,7 @@ class GatewaySource(SecretSource):
         )
         if self._sts_endpoint:
             client.add_endpoint(self.region_id, "Sts", self._sts_endpoint)
+        install_deadline_transport(client)
         return client
 
     def after_fork(self) -> None:
@@ -109,10 +119,19 @@ class GatewaySource(SecretSource):
         request.set_accept_format("JSON")
         request.set_endpoint(self.endpoint)
         try:
-            status, _headers, body, exception = self._client._implementation_of_do_action(
-                request, self._signer
-            )
+            with deadline_scope(self._timeout_seconds) as deadline:
+                status, _headers, body, exception = self._client._implementation_of_do_action(
+                    request, self._signer
+                )
         except Exception as exc:  # noqa: BLE001 - ClientException (network, TLS) and anything else
+            if time.monotonic() >= deadline:
+                raise FetchDeadlineError(
+                    f"KMS {self.describe()} did not answer GetSecretValue for {secret_name!r} within "
+                    f"{self._timeout_seconds:g}s (request_timeout, or the rest of fetch_timeout); "
+                    "check the endpoint and the network",
+                    secret_name=secret_name,
+                    timeout_seconds=self._timeout_seconds,
+                ) from None
             code = getattr(exc, "error_code", None) or type(exc).__name__
             status = getattr(exc, "http_status", None)
             if code == "SDK.GetSessionCredentialFailed" or (isinstance(status, int) and 400 <= status < 500):

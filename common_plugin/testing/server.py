@@ -13,6 +13,7 @@ never logged (they carry signatures, tokens and secrets).
 
 from __future__ import annotations
 
+import io
 import logging
 import selectors
 import socket
@@ -166,11 +167,11 @@ class _Handler(BaseHTTPRequestHandler):
             response = self._serve(service, request)
         else:
             _LOGGER.debug("injecting %s fault on %s %s", fault.kind, service.name, action)
-            if fault.kind in ("reset", "truncate"):
+            if fault.kind in ("reset", "truncate", "trickle"):
                 # Counted before the client can see the connection drop and read the counters.
                 owner.state.record(service.name, action, key_id)
             response = self._apply_fault(service, request, fault)
-        if response is None:  # reset or truncated: counted above
+        if response is None:  # reset, truncated or trickled: counted above
             return
         owner.state.record(service.name, response.action or action, response.access_key_id or key_id)
         if response.error_code:
@@ -202,7 +203,31 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.wfile.flush()
             return None
+        if fault.kind == "trickle":
+            self._trickle(self._serve(service, request), fault)
+            return None
         raise ValueError(f"unknown fault kind {fault.kind!r}")
+
+    def _trickle(self, response: HttpResponse, fault: Fault) -> None:
+        """Send ``response`` ``fault.chunk_bytes`` at a time, ``fault.seconds`` apart, then close."""
+        self.close_connection = True
+        rendered = io.BytesIO()
+        wire, self.wfile = self.wfile, rendered  # render the reply exactly as _write sends it
+        try:
+            self._write(response)
+        finally:
+            self.wfile = wire
+        data = rendered.getvalue()
+        stopping = cast(_Server, self.server).owner._stopping
+        step = max(1, fault.chunk_bytes)
+        for start in range(0, len(data), step):
+            if start and stopping.wait(fault.seconds):
+                return  # the emulator is stopping: let stop() join this thread promptly
+            try:
+                wire.write(data[start : start + step])
+                wire.flush()
+            except OSError:
+                return  # the client gave up (its deadline): nothing more to send
 
     def _reset(self) -> None:
         self.close_connection = True

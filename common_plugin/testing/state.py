@@ -88,13 +88,18 @@ class Fault:
         ``latency``  wait ``seconds`` (on the injected clock's terms: real sleep, kept small) then serve;
         ``reset``    close the connection without answering;
         ``truncate`` send headers and half the body, then close;
-        ``garbage``  answer 200 with a body that is not the service's format.
+        ``garbage``  answer 200 with a body that is not the service's format;
+        ``trickle``  serve normally, but send the whole reply (status line, headers, body)
+                     ``chunk_bytes`` at a time, ``seconds`` apart (real time), then close: a
+                     server slow enough to defeat per-read timeouts. It stops early when the
+                     client hangs up or the emulator stops.
     """
 
     kind: str
     status: int = 500
     code: str = "InternalFailure"
     seconds: float = 0.0
+    chunk_bytes: int = 1
 
 
 @dataclass
