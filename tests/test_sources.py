@@ -60,7 +60,7 @@ def test_gateway_source_with_ram_role(
         tmp_path / "p.properties",
         mode="gateway",
         credentials_type=credentials_type,
-        extra={"sts_endpoint": local_aliyun.sts_url},
+        extra={"sts_endpoint": local_aliyun.sts_url, "allow_insecure_http": "true"},
     )
     source = build_source(load_config(path))
     cred = ManagedCredential.from_secret_value(source.get_secret_value("app-key"), fetched_at=0)
@@ -271,7 +271,7 @@ def test_a_refused_assume_role_is_not_retried_and_names_the_keys(
         tmp_path / "p.properties",
         mode="gateway",
         credentials_type="ram_role",
-        extra={"sts_endpoint": local_aliyun.sts_url},
+        extra={"sts_endpoint": local_aliyun.sts_url, "allow_insecure_http": "true"},
     )
     key = local_aliyun.gateway_access_key
     assert key is not None

@@ -42,6 +42,7 @@ from . import validation as v
 from .endpoints import DkmsInstanceConfig, KmsRegionConfig, parse_dkms_instances, parse_kms_regions
 from .file_name import DEFAULT_CONFIG_NAME, get_config_name
 from .gateway_credentials import GatewayCredentialsConfig, parse_credentials
+from .plain_http import allow_insecure_http
 from .properties import read_properties_file
 from .validation import Entry, error
 
@@ -85,6 +86,7 @@ KNOWN_KEYS: frozenset[str] = frozenset(
         "secret_names",
         "kms_ca_file_path",
         "sts_endpoint",
+        "allow_insecure_http",
         "cache_dir",
         "cache_key_decryptor",
         "cache_key_file",
@@ -119,6 +121,8 @@ class ProviderConfig:
         kms_ca_file_path: CA bundle for the shared gateway, ``None`` for the system default.
         sts_endpoint: where ``ram_role``/``sts`` credentials send AssumeRole (``host[:port]`` or
             ``http://host:port``); ``None`` uses the SDK's ``sts.aliyuncs.com``.
+        allow_insecure_http: whether ``http://`` endpoints (DKMS, gateway, ``sts_endpoint``) are
+            allowed; without it they are refused (see :mod:`~common_plugin.config.plain_http`).
         cache_dir: the encrypted on-disk cache folder shared by this host's processes; ``None``
             (the default) keeps secrets in memory only.
         cache_key_decryptor: which key protects that cache: ``client_key`` (default with DKMS),
@@ -143,6 +147,7 @@ class ProviderConfig:
     secret_names: tuple[str, ...] = ()
     kms_ca_file_path: Path | None = None
     sts_endpoint: str | None = None
+    allow_insecure_http: bool = False
     cache_dir: Path | None = None
     cache_key_decryptor: str | None = None
     cache_key_file: Path | None = None
@@ -310,6 +315,7 @@ def _build(entries: dict[str, Entry], environ: Mapping[str, str], source_path: P
         secret_names=_parse_secret_names(present.get("secret_names")),
         kms_ca_file_path=ca_path,
         sts_endpoint=present["sts_endpoint"].value if "sts_endpoint" in present else None,
+        allow_insecure_http=allow_insecure_http(present, dkms, regions, DKMS_KEY, REGIONS_KEY),
         **_rotation_spread(present.get("rotation_refresh_spread")),
         **_cache_settings(present, bool(dkms), environ),
         refresh_interval_seconds=refresh,

@@ -9,6 +9,7 @@ from .base import SecretSource
 from .dkms import DkmsSource
 from .failover import FailoverSource
 from .gateway import GatewaySource
+from .insecure import warn_insecure_transport
 
 if TYPE_CHECKING:
     from ..config.loading import GatewayCredentialsConfig, ProviderConfig
@@ -29,6 +30,19 @@ def build_source(config: ProviderConfig) -> SecretSource:
         protocol = "https"
         if endpoint.startswith(("http://", "https://")):
             protocol, endpoint = endpoint.split("://", 1)
+        # DkmsSource logs these itself; the warnings reach an application that configured no logging.
+        if instance.ignore_ssl_certs:
+            warn_insecure_transport(
+                f"DKMS endpoint {endpoint}: TLS certificates are not verified (ignoreSslCerts=true); "
+                "use caFilePath outside local tests",
+                log=False,
+            )
+        if protocol == "http":
+            warn_insecure_transport(
+                f"DKMS endpoint {endpoint} is plain http:// (allow_insecure_http=true): secrets cross "
+                "the network unencrypted; use https outside local tests",
+                log=False,
+            )
         sources.append(
             DkmsSource(
                 region_id=instance.region_id,
@@ -57,6 +71,7 @@ def build_source(config: ProviderConfig) -> SecretSource:
                     ca_file_path=str(config.kms_ca_file_path) if config.kms_ca_file_path else None,
                     timeout_seconds=timeout,
                     sts_endpoint=config.sts_endpoint,
+                    allow_insecure_http=config.allow_insecure_http,
                 )
             )
     if not sources:

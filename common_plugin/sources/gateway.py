@@ -16,12 +16,14 @@ import json
 import time
 from typing import Any
 
+from ..config.plain_http import is_plain_http
 from ..credentials import SecretValue
-from ..exceptions import FetchDeadlineError, SecretFetchError
+from ..exceptions import ConfigError, FetchDeadlineError, SecretFetchError
 from .acs_transport import install_deadline_transport
 from .base import SecretSource
 from .client_key_signer import ClientKeySigner
 from .deadline import deadline_scope
+from .insecure import warn_insecure_transport
 from .sdk_logging import silence_sdk_wire_logging
 
 __all__ = ["GatewaySource"]
@@ -45,7 +47,8 @@ class GatewaySource(SecretSource):
     Args:
         region_id: the region, e.g. ``cn-hangzhou``.
         endpoint: ``kms.<region>.aliyuncs.com``, ``kms-vpc.<region>.aliyuncs.com``, a custom
-            ``host[:port]``, or ``http://host:port`` for a plain-HTTP local emulator.
+            ``host[:port]`` (HTTPS), or ``http://host:port`` for a plain-HTTP local emulator, which
+            needs ``allow_insecure_http``.
         credential: an aliyunsdkcore credential object (``AccessKeyCredential``,
             ``RamRoleArnCredential``, ``EcsRamRoleCredential``, ``StsTokenCredential``), or a
             :class:`~common_plugin.sources.client_key_signer.ClientKeySigner`.
@@ -55,6 +58,11 @@ class GatewaySource(SecretSource):
             receiving), not of each socket read.
         sts_endpoint: where a ``RamRoleArnCredential`` sends AssumeRole (default: the SDK's
             resolution of ``sts.aliyuncs.com``); for private endpoints and the local emulator.
+        allow_insecure_http: accept ``http://`` for ``endpoint`` and ``sts_endpoint`` (warned with
+            :class:`~common_plugin.exceptions.InsecureTransportWarning`); refused without it.
+
+    Raises:
+        ConfigError: an ``http://`` endpoint without ``allow_insecure_http``.
 
     Thread-safe: AcsClient keeps no per-request state on the client.
     """
@@ -68,9 +76,11 @@ class GatewaySource(SecretSource):
         ca_file_path: str | None = None,
         timeout_seconds: float = 10.0,
         sts_endpoint: str | None = None,
+        allow_insecure_http: bool = False,
     ) -> None:
         from aliyunsdkcore.auth.credentials import AccessKeyCredential
 
+        _check_plain_http(region_id, endpoint, sts_endpoint, allow_insecure_http)
         silence_sdk_wire_logging()
         self.region_id = region_id
         self.endpoint = endpoint
@@ -170,6 +180,25 @@ class GatewaySource(SecretSource):
         session = getattr(self._client, "session", None)
         if session is not None:
             session.close()
+
+
+def _check_plain_http(
+    region_id: str, endpoint: str, sts_endpoint: str | None, allow_insecure_http: bool
+) -> None:
+    for what, url in (("KMS gateway endpoint", endpoint), ("sts_endpoint", sts_endpoint)):
+        if not is_plain_http(url):
+            continue
+        if not allow_insecure_http:
+            raise ConfigError(
+                f"{what} of region {region_id} is plain http://, which would send secrets "
+                "unencrypted; use https:// (or host[:port]), or, for a local emulator or test only, "
+                "set allow_insecure_http=true",
+                key="allow_insecure_http",
+            )
+        warn_insecure_transport(
+            f"{what} {url} is plain http:// (allow_insecure_http=true): secrets cross the network "
+            "unencrypted; use https outside local tests"
+        )
 
 
 def _parse_body(secret_name: str, where: str, body: Any) -> SecretValue:
