@@ -25,6 +25,7 @@ import functools
 import importlib
 import itertools
 import logging
+import math
 import random
 import threading
 import time
@@ -39,7 +40,7 @@ from ._fork import on_fork_reset, on_fork_restart
 from ._secret_state import Flight as _Flight
 from ._secret_state import SecretState as _SecretState
 from ._secret_state import same_key as _same_key
-from .clock import SYSTEM_CLOCK, Clock
+from .clock import SYSTEM_CLOCK, Clock, SystemClock
 from .credentials import ManagedCredential
 from .exceptions import CredentialExpiredError, MalformedSecretError, ProviderClosedError, SecretFetchError
 from .observability import EventListener, ProviderStatus, Telemetry
@@ -56,6 +57,7 @@ Listener = Callable[[str, ManagedCredential | None, ManagedCredential], None]
 """``listener(secret_name, old, new)``: a new key was installed (``old`` is ``None`` on the first fetch)."""
 
 _DEFAULT_POLICY = RefreshPolicy()
+_NEVER = math.inf  # mandatory_refresh_at of a key that does not expire
 _PROVIDER_IDS = itertools.count(1)
 _STATE_IDS = itertools.count(1)
 
@@ -96,6 +98,8 @@ class CredentialsProvider:
     ) -> None:
         self._source = source
         self._clock = clock
+        # The read path calls the clock; for the system clock, call the builtin directly.
+        self._time = time.time if type(clock) is SystemClock else clock.time
         self._policy = policy
         self._owns_rng = rng is None
         # Jitter only spreads load; it needs no cryptographic randomness.
@@ -136,7 +140,8 @@ class CredentialsProvider:
             cred = self._snapshots[secret_name]
         except KeyError:
             return self._load(secret_name)
-        if self._clock.time() < cred.mandatory_refresh_at:
+        refresh_at = cred.mandatory_refresh_at
+        if refresh_at == _NEVER or self._time() < refresh_at:  # a key that never expires skips the clock
             return cred
         return self._load(secret_name)
 
@@ -149,7 +154,7 @@ class CredentialsProvider:
         or an STS token in its mandatory window). For callers that must not block, such as the
         asyncio adapter, which then calls :meth:`get` in a worker thread."""
         cred = self._snapshots.get(secret_name)
-        if cred is not None and self._clock.time() < cred.mandatory_refresh_at:
+        if cred is not None and self._time() < cred.mandatory_refresh_at:
             return cred
         return None
 
