@@ -103,8 +103,8 @@ class FetchDeadlineError(SecretFetchError):
     TLS handshake, sending and receiving together, however slowly the server trickles its answer),
     or the whole fetch (every attempt and the backoff between them) exceeded ``fetch_timeout``.
 
-    ``code`` is ``"DeadlineExceeded"``; ``retryable`` is true for one request (another source may
-    answer) and false once the whole fetch is out of time.
+    ``code`` is ``"DeadlineExceeded"`` and ``retryable`` is true: another source, or a later
+    fetch, may answer in time.
 
     Attributes:
         timeout_seconds: the deadline that was exceeded, in seconds.
