@@ -123,13 +123,16 @@ class GatedSource(SecretSource):
 
 
 def parked(thread: threading.Thread) -> bool:
-    """Whether ``thread`` is blocked in ``threading`` waiting (on the gate, or on a shared fetch)."""
+    """Whether ``thread`` is blocked waiting in ``threading`` (on the gate, or on a shared fetch)
+    from inside ``CredentialsProvider.get``."""
     frame = sys._current_frames().get(thread.ident or -1)
+    waiting = in_get = False
     while frame is not None:
-        if frame.f_code.co_name == "wait" and frame.f_code.co_filename == threading.__file__:
-            return True
+        code = frame.f_code
+        waiting = waiting or (code.co_name == "wait" and code.co_filename == threading.__file__)
+        in_get = in_get or code is CredentialsProvider.get.__code__
         frame = frame.f_back
-    return False
+    return waiting and in_get
 
 
 def wait_until(condition: Callable[[], bool]) -> None:
