@@ -47,6 +47,8 @@ class SnapshotCache:
         clock: the time source (epoch seconds).
         job_prefix: the prefix of each secret's refresh-job id.
         after_install: see :data:`AfterInstall`.
+        stamp: applied to each fetched snapshot before it is installed (the provider precomputes
+            an STS token's ``mandatory_refresh_at`` there, so a read compares one float).
 
     Thread-safe.
     """
@@ -58,6 +60,7 @@ class SnapshotCache:
         clock: Clock,
         job_prefix: str,
         after_install: AfterInstall,
+        stamp: Callable[[ManagedCredential], ManagedCredential],
     ) -> None:
         self.snapshots: dict[str, ManagedCredential] = {}
         self.closed = False
@@ -68,6 +71,7 @@ class SnapshotCache:
         self._clock = clock
         self._job_prefix = job_prefix
         self._after_install = after_install
+        self._stamp = stamp
 
     # -- per-secret state ----------------------------------------------------------------------
 
@@ -177,6 +181,7 @@ class SnapshotCache:
             if after is not None:
                 after()
             return
+        cred = self._stamp(cred)
         with state.lock:
             # Install and end the flight atomically, so a thread deciding under this lock whether
             # to fetch sees either the flight or its result, never neither.

@@ -52,6 +52,11 @@ class ManagedCredential:
 
     Immutable, so a reader never sees an id from one version with the secret of another.
     Times are epoch seconds; durations are seconds.
+
+    ``mandatory_refresh_at`` is stamped by the provider when it caches the credential
+    (:meth:`~common_plugin.refresh_policy.RefreshPolicy.mandatory_refresh_at`): from then on
+    ``CredentialsProvider.get`` refreshes before handing it out. Precomputed so that the read path
+    is one comparison; ``math.inf`` (never) for a key that does not expire. Not part of equality.
     """
 
     secret_name: str
@@ -66,6 +71,7 @@ class ManagedCredential:
     rotation_interval_seconds: float | None = None
     refresh_interval_seconds: float | None = None
     schedule_rotate_at: float | None = None
+    mandatory_refresh_at: float = field(default=math.inf, compare=False)
 
     @property
     def masked_access_key_id(self) -> str:

@@ -48,7 +48,7 @@ class CredentialEvent:
     kind: EventKind
     secret_name: str
     at: float
-    reason: str = ""  # initial | proactive | forced | reactive (for fetches)
+    reason: str = ""  # initial | proactive | mandatory | forced | reactive (for fetches)
     masked_access_key_id: str | None = None
     version_id: str | None = None
     error_type: str | None = None

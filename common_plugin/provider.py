@@ -20,16 +20,23 @@ from one version. :class:`CredentialsProvider` is the public facade over parts a
 
 Staleness policy: through failures of the proactive refresh the cached key keeps being served
 (it is usually still valid). A key the server *rejected* and that could not be replaced is dropped,
-so the next :meth:`~CredentialsProvider.get` fetches synchronously and raises if that fails.
+so the next :meth:`~CredentialsProvider.get` fetches synchronously and raises if that fails. An STS
+token is never handed out past its ``ExpireTimestamp``: in the mandatory window shortly before it
+(:meth:`RefreshPolicy.mandatory_refresh_at`) ``get`` refreshes synchronously, single-flight, and
+serves the old token through a failure only until it expires; after that it raises
+:class:`~common_plugin.exceptions.CredentialExpiredError`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import itertools
 import logging
+import math
 import random
+import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterable
@@ -42,9 +49,9 @@ from ._refresh_chain import RefreshChain
 from ._rejection_gate import RejectionGate
 from ._secret_state import SecretState
 from ._snapshot_cache import SnapshotCache
-from .clock import SYSTEM_CLOCK, Clock
+from .clock import SYSTEM_CLOCK, Clock, SystemClock
 from .credentials import ManagedCredential
-from .exceptions import ProviderClosedError
+from .exceptions import CredentialExpiredError, ProviderClosedError, SecretFetchError
 from .observability import EventListener, ProviderStatus, Telemetry
 from .refresh_policy import RefreshPolicy
 from .scheduler import BackgroundScheduler, Scheduler, acquire_shared_scheduler, release_shared_scheduler
@@ -59,6 +66,7 @@ __all__ = ["CredentialsProvider", "Listener"]
 _LOGGER = logging.getLogger(__name__)
 
 _DEFAULT_POLICY = RefreshPolicy()
+_NEVER = math.inf  # mandatory_refresh_at of a key that does not expire
 _PROVIDER_IDS = itertools.count(1)
 
 
@@ -99,6 +107,8 @@ class CredentialsProvider:
     ) -> None:
         self._source = source
         self._clock = clock
+        # The read path calls the clock; for the system clock, call the builtin directly.
+        self._time = time.time if type(clock) is SystemClock else clock.time
         self._policy = policy
         self._owns_rng = rng is None
         # Jitter only spreads load; it needs no cryptographic randomness.
@@ -125,6 +135,7 @@ class CredentialsProvider:
             clock,
             job_prefix,
             functools.partial(_after_install, self._chain, self._listeners),
+            functools.partial(_stamp_mandatory_refresh, policy),
         )
         self._snapshots = self._cache.snapshots  # the hot path's one dict
         self._gate = RejectionGate(self._cache, clock, policy, self._stored.discard)
@@ -135,23 +146,38 @@ class CredentialsProvider:
     def get(self, secret_name: str) -> ManagedCredential:
         """Return the current credential of ``secret_name``, fetching it on first use.
 
-        The cached path is one lock-free dict lookup. On a miss, one thread fetches and the others
-        wanting the same secret wait for that fetch.
+        The cached path is one lock-free dict lookup and one comparison with the snapshot's
+        precomputed ``mandatory_refresh_at``. On a miss, or once an STS token is in its mandatory
+        window, one thread fetches and the others wanting the same secret wait for that fetch.
 
         Raises:
             SecretFetchError: the secret was not cached and fetching it failed.
+            CredentialExpiredError: the cached STS token has expired and fetching a new one failed.
             MalformedSecretError: the secret is not a managed RAM credential.
             ProviderClosedError: the provider has been closed.
         """
         next(self._reads)
         try:
-            return self._snapshots[secret_name]
+            cred = self._snapshots[secret_name]
         except KeyError:
             return self._load(secret_name)
+        refresh_at = cred.mandatory_refresh_at
+        if refresh_at == _NEVER or self._time() < refresh_at:  # a key that never expires skips the clock
+            return cred
+        return self._load(secret_name)
 
     def peek(self, secret_name: str) -> ManagedCredential | None:
         """The cached credential of ``secret_name``, or ``None``; never fetches."""
         return self._snapshots.get(secret_name)
+
+    def get_cached(self, secret_name: str) -> ManagedCredential | None:
+        """What :meth:`get` would return without fetching or waiting, else ``None`` (not cached,
+        or an STS token in its mandatory window). For callers that must not block, such as the
+        asyncio adapter, which then calls :meth:`get` in a worker thread."""
+        cred = self._snapshots.get(secret_name)
+        if cred is not None and self._time() < cred.mandatory_refresh_at:
+            return cred
+        return None
 
     def cached_names(self) -> list[str]:
         """The sorted names of the secrets currently cached."""
@@ -353,7 +379,64 @@ class CredentialsProvider:
     # -- internals -----------------------------------------------------------------------------
 
     def _load(self, name: str) -> ManagedCredential:
-        return self._cache.fetch(self._cache.state(name), reuse_cached=True, reason="initial")
+        """:meth:`get` when ``name`` is not cached or its STS token is in the mandatory window.
+
+        Fetches (one fetch for every waiting thread) and hands out only a key that has not expired:
+        through a failed fetch the cached token is served until its ``ExpireTimestamp`` (and for
+        ``mandatory_retry_seconds`` before the next try), then refused with CredentialExpiredError.
+        """
+        state = self._cache.state(name)
+        with state.lock:
+            cached = self._snapshots.get(name)
+            if cached is not None and self._clock.time() < cached.mandatory_refresh_at:
+                return cached  # refreshed, or its retry deferred, while we took the lock
+            flight, leader = self._cache.join_or_lead(state)
+        if leader:
+            self._cache.lead(state, flight, reason="initial" if cached is None else "mandatory")
+        try:
+            cred = flight.wait()
+        except ProviderClosedError:
+            raise
+        except Exception as exc:
+            if cached is None:
+                raise
+            return self._serve_until_expiry(state, cached, exc)
+        if cred.expires_at is not None and cred.expires_at <= self._clock.time():
+            raise CredentialExpiredError(
+                f"secret {name!r}: KMS returned an STS token that has already expired "
+                f"(ExpireTimestamp {_iso(cred.expires_at)}); check this host's clock and that the "
+                "secret's rotation is running",
+                secret_name=name,
+                expired_at=cred.expires_at,
+            )
+        return cred
+
+    def _serve_until_expiry(
+        self, state: SecretState, cached: ManagedCredential, error: Exception
+    ) -> ManagedCredential:
+        """A refresh in the mandatory window failed: the cached token while it is valid, else raise."""
+        now = self._clock.time()
+        with state.lock:
+            current = self._snapshots.get(state.name)
+            if current is cached:
+                # Defer the next synchronous try, so an outage does not put a fetch before every call.
+                retry_at = self._policy.mandatory_retry_at(cached, now)
+                current = dataclasses.replace(cached, mandatory_refresh_at=retry_at)
+                self._snapshots[state.name] = current
+        if current is None:  # dropped meanwhile (a cloud API rejected it): nothing to serve
+            raise error
+        if current.expires_at is not None and current.expires_at <= now:
+            code = error.code if isinstance(error, SecretFetchError) else type(error).__name__
+            raise CredentialExpiredError(
+                f"secret {state.name!r}: the cached STS token expired at {_iso(current.expires_at)} "
+                f"and fetching a new one failed ({code}); an expired key is never handed out. Check "
+                "that KMS is reachable (endpoint, network, credentials) and see the cause below",
+                secret_name=state.name,
+                expired_at=current.expires_at,
+                code=code,
+                http_status=error.http_status if isinstance(error, SecretFetchError) else None,
+            ) from error
+        return current
 
     def _refresh_job(self, state: SecretState) -> None:
         self._chain.run(state, functools.partial(self._cache.fetch, reuse_cached=False, reason="proactive"))
@@ -410,6 +493,17 @@ def _run_preload(provider_ref: weakref.ref[CredentialsProvider], names: tuple[st
         return  # closed before the job ran: nothing to warm
     except Exception:  # noqa: BLE001 - preload() logged each failure; a later get() raises it
         _LOGGER.debug("background preload incomplete; failed secrets are fetched on first use")
+
+
+def _stamp_mandatory_refresh(policy: RefreshPolicy, cred: ManagedCredential) -> ManagedCredential:
+    """``cred`` with its ``mandatory_refresh_at`` precomputed, so get() compares one float."""
+    if cred.expires_at is None:
+        return cred
+    return dataclasses.replace(cred, mandatory_refresh_at=policy.mandatory_refresh_at(cred))
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 def _deprecated_async(name: str) -> Any:

@@ -11,8 +11,9 @@ temporary credential it gets back::
     credentials_role_session_name=my-app
     secret_names=demo-app-key
 
-``sts_endpoint`` (``host[:port]`` or ``http(s)://host:port``) sends AssumeRole elsewhere than
-``sts.aliyuncs.com``, e.g. to a VPC endpoint, or here to the emulator's STS.
+``sts_endpoint`` (``host[:port]`` or ``https://host:port``) sends AssumeRole elsewhere than
+``sts.aliyuncs.com``, e.g. to a VPC endpoint, or here to the emulator's plain-HTTP STS (which needs
+``allow_insecure_http=true``: a test-only opt-in).
 
 Run against the local emulator: ``.venv/bin/python samples/gateway_ram_role_config.py``.
 """
@@ -51,6 +52,6 @@ if __name__ == "__main__":
             mode="gateway",
             credentials_type="ram_role",
             secret_names=[SECRET_NAME],
-            extra={"sts_endpoint": cloud.sts_url},
+            extra={"sts_endpoint": cloud.sts_url, "allow_insecure_http": "true"},
         )
         main(path)

@@ -13,6 +13,7 @@ from wire_capture import CaptureServer, http_response
 
 from common_plugin.exceptions import ConfigError, SecretFetchError
 from common_plugin.sources.dkms import DkmsSource
+from common_plugin.sources.deadline import deadline_scope
 from common_plugin.sources.dkms_codec import MAX_MESSAGE_BYTES
 from common_plugin.testing import THROTTLING, Fault, LocalAliyun, certs, protobuf_wire
 
@@ -58,6 +59,20 @@ def test_a_trickling_server_cannot_hold_a_call_past_the_deadline(local_aliyun: L
     # The whole answer is hundreds of bytes; the call gave up after a handful.
     assert local_aliyun.state.trickled_bytes("dkms") < 20
     assert source.get_secret_value("db").secret_data == "s3cr3t"  # the next call is served normally
+
+
+def test_the_fetch_deadline_cuts_a_dkms_request_short(local_aliyun: LocalAliyun) -> None:
+    """A request inside a fetch whose time is nearly spent ends with the fetch, not its own timeout."""
+    local_aliyun.create_generic_secret("db", "s3cr3t")
+    source = _source(local_aliyun, timeout_seconds=60.0)
+    local_aliyun.inject_fault("dkms", Fault("trickle", seconds=0.5))
+
+    with deadline_scope(1.0):
+        error = _fetch_error(source)
+
+    assert "timed out" in str(error) and error.retryable
+    # A 60 s request timeout alone would have let the whole answer trickle in.
+    assert local_aliyun.state.trickled_bytes("dkms") < 20
 
 
 def test_a_slow_call_does_not_block_the_others_on_the_same_source(local_aliyun: LocalAliyun) -> None:

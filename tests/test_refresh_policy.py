@@ -158,3 +158,32 @@ def test_rotation_spread_fraction_widens_the_spread() -> None:
     drawn = [policy.next_refresh_at(cred, NOW, rng) for _ in range(300)]
     assert all(NOW + HOUR + 60 <= t <= NOW + HOUR + 60 + 0.9 * 6 * HOUR for t in drawn)
     assert max(drawn) - min(drawn) > 4 * HOUR  # really spread over most of the interval
+
+
+@pytest.mark.parametrize("lifetime", [900.0, HOUR, 12 * HOUR], ids=["15m", "1h", "12h"])
+def test_is_fresh_and_next_refresh_at_share_one_expiry_margin(lifetime: float) -> None:
+    # 10% of 1 h (360 s) and of 12 h exceed the 300 s floor: a stored copy must stop being "fresh"
+    # exactly when the background refresh becomes due, not 60 s (or 4 h) later.
+    policy = RefreshPolicy(default_interval_seconds=48 * HOUR)
+    cred = _cred(generated_at=NOW, expires_at=NOW + lifetime)
+    due = policy.next_refresh_at(cred, NOW, _rng())
+    assert due == policy.refresh_due_at(cred)
+    assert policy.is_fresh(cred, due - 1)
+    assert not policy.is_fresh(cred, due)
+
+
+def test_mandatory_window_is_near_expiry_and_never_past_it() -> None:
+    policy = RefreshPolicy(mandatory_margin_seconds=120, mandatory_retry_seconds=10)
+    assert policy.mandatory_refresh_at(_cred()) == float("inf")  # a RAM user key never expires
+    hour = _cred(generated_at=NOW, expires_at=NOW + HOUR)
+    assert policy.refresh_due_at(hour) == NOW + HOUR - 360 < policy.mandatory_refresh_at(hour)
+    assert policy.mandatory_refresh_at(hour) == NOW + HOUR - 120
+    # a token fetched inside its window is served a little before the next try, but never past expiry
+    late = _cred(generated_at=NOW - HOUR, expires_at=NOW + 60)
+    assert policy.mandatory_refresh_at(late) == NOW + 10
+    assert policy.mandatory_refresh_at(_cred(generated_at=NOW - HOUR, expires_at=NOW + 5)) == NOW + 5
+    assert policy.mandatory_retry_at(late, NOW + 20) == NOW + 30
+    assert policy.mandatory_retry_at(late, NOW + 55) == NOW + 60
+    # a mandatory margin wider than the advisory one starts with the advisory window
+    wide = RefreshPolicy(mandatory_margin_seconds=600)
+    assert wide.mandatory_refresh_at(hour) == wide.refresh_due_at(hour) == NOW + HOUR - 360

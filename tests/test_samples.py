@@ -109,7 +109,7 @@ def test_gateway_ram_role_config(cloud: LocalAliyun, capsys: pytest.CaptureFixtu
         mode="gateway",
         credentials_type="ram_role",
         secret_names=[SECRET],
-        extra={"sts_endpoint": cloud.sts_url},
+        extra={"sts_endpoint": cloud.sts_url, "allow_insecure_http": "true"},
     )
     credential = load_sample("gateway_ram_role_config").main(properties)
     assert credential.access_key_id == cloud.current_key(SECRET).access_key_id

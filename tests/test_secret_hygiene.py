@@ -190,7 +190,7 @@ def test_reprs_of_library_objects_hold_no_secret(
             tmp_path / "g.properties",
             mode="gateway",
             credentials_type="ram_role",
-            extra={"sts_endpoint": cloud.sts_url},
+            extra={"sts_endpoint": cloud.sts_url, "allow_insecure_http": "true"},
         )
     )
     source = build_source(dkms_config)
@@ -241,7 +241,7 @@ def test_sdk_debug_logs_never_show_secret_data_or_sts_tokens(
         tmp_path / "g.properties",
         mode="gateway",
         credentials_type="ram_role",
-        extra={"sts_endpoint": cloud.sts_url},
+        extra={"sts_endpoint": cloud.sts_url, "allow_insecure_http": "true"},
     )
     build_source(load_config(path)).get_secret_value(SECRET)
     # 2. an application fetching a secret itself through do_action_with_exception, which logs the

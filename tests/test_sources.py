@@ -188,7 +188,7 @@ def test_gateway_source_with_ram_role(
         tmp_path / "p.properties",
         mode="gateway",
         credentials_type=credentials_type,
-        extra={"sts_endpoint": local_aliyun.sts_url},
+        extra={"sts_endpoint": local_aliyun.sts_url, "allow_insecure_http": "true"},
     )
     source = build_source(load_config(path))
     cred = ManagedCredential.from_secret_value(source.get_secret_value("app-key"), fetched_at=0)
@@ -410,7 +410,7 @@ def test_a_refused_assume_role_is_not_retried_and_names_the_keys(
         tmp_path / "p.properties",
         mode="gateway",
         credentials_type="ram_role",
-        extra={"sts_endpoint": local_aliyun.sts_url},
+        extra={"sts_endpoint": local_aliyun.sts_url, "allow_insecure_http": "true"},
     )
     key = local_aliyun.gateway_access_key
     assert key is not None
@@ -599,7 +599,7 @@ def test_instance_with_a_ram_role_assumes_it_once(
         tmp_path,
         "instance",
         credentials_type=credentials_type,
-        extra={"sts_endpoint": local_aliyun.sts_url},
+        extra={"sts_endpoint": local_aliyun.sts_url, "allow_insecure_http": "true"},
     )
     for _ in range(2):
         cred = ManagedCredential.from_secret_value(source.get_secret_value("app-key"), fetched_at=0)
@@ -620,7 +620,7 @@ def test_instance_refused_assume_role_is_final_and_names_the_keys(
         tmp_path / "p.properties",
         mode="instance",
         credentials_type="ram_role",
-        extra={"sts_endpoint": local_aliyun.sts_url},
+        extra={"sts_endpoint": local_aliyun.sts_url, "allow_insecure_http": "true"},
     )
     key = local_aliyun.gateway_access_key
     assert key is not None
@@ -674,7 +674,7 @@ def test_instance_debug_logging_never_shows_the_sts_token(
         tmp_path,
         "instance",
         credentials_type="ram_role",
-        extra={"sts_endpoint": local_aliyun.sts_url},
+        extra={"sts_endpoint": local_aliyun.sts_url, "allow_insecure_http": "true"},
     )
     source.get_secret_value("app-key")
     text = "\n".join(record.getMessage() for record in caplog.records)
@@ -694,7 +694,7 @@ def test_instance_says_when_the_credential_not_the_instance_is_unreachable(
         tmp_path,
         "instance",
         credentials_type="ram_role",
-        extra={"sts_endpoint": "http://127.0.0.1:9"},
+        extra={"sts_endpoint": "http://127.0.0.1:9", "allow_insecure_http": "true"},
     )
     with pytest.raises(SecretFetchError) as info:
         source.get_secret_value("app-key")

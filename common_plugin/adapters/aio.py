@@ -86,7 +86,7 @@ class AsyncCredentialsProvider:
             SecretFetchError, MalformedSecretError, ProviderClosedError: as
                 :meth:`CredentialsProvider.get`.
         """
-        cached = self._provider.peek(secret_name)
+        cached = self._provider.get_cached(secret_name)  # None in an STS token's mandatory window
         if cached is not None:
             return cached
         return await self._shared(("get", secret_name), functools.partial(self._provider.get, secret_name))
@@ -158,7 +158,7 @@ def async_provider(provider: CredentialsProvider) -> AsyncCredentialsProvider:
 
 async def get_async(provider: CredentialsProvider, secret_name: str) -> ManagedCredential:
     """``await get_async(provider, name)``: :meth:`AsyncCredentialsProvider.get` on the shared wrapper."""
-    cached = provider.peek(secret_name)
+    cached = provider.get_cached(secret_name)
     if cached is not None:
         return cached
     return await async_provider(provider).get(secret_name)

@@ -30,6 +30,7 @@ never a value that may be secret. Secrets are kept out of every ``repr``.
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import re
 import stat
@@ -45,6 +46,7 @@ from .endpoints import DkmsInstanceConfig, KmsRegionConfig, parse_dkms_instances
 from .file_name import DEFAULT_CONFIG_NAME, get_config_name
 from .gateway_credentials import GatewayCredentialsConfig, parse_credentials
 from .kms_instances import RamInstanceConfig, check_ram_credentials, parse_ram_instances
+from .plain_http import allow_insecure_http
 from .properties import read_properties_lines
 from .validation import Entry, error
 
@@ -93,6 +95,7 @@ KNOWN_KEYS: frozenset[str] = frozenset(
         "secret_names",
         "kms_ca_file_path",
         "sts_endpoint",
+        "allow_insecure_http",
         "cache_dir",
         "cache_key_decryptor",
         "cache_key_file",
@@ -101,6 +104,7 @@ KNOWN_KEYS: frozenset[str] = frozenset(
         "min_refresh_interval",
         "rotation_refresh_spread",
         "request_timeout",
+        "fetch_timeout",
         "max_fetch_attempts",
     }
 )
@@ -130,6 +134,8 @@ class ProviderConfig:
         kms_ca_file_path: CA bundle for the shared gateway, ``None`` for the system default.
         sts_endpoint: where ``ram_role``/``sts`` credentials send AssumeRole (``host[:port]`` or
             ``http://host:port``); ``None`` uses the SDK's ``sts.aliyuncs.com``.
+        allow_insecure_http: whether ``http://`` endpoints (DKMS, gateway, ``sts_endpoint``) are
+            allowed; without it they are refused (see :mod:`~common_plugin.config.plain_http`).
         cache_dir: the encrypted on-disk cache folder shared by this host's processes; ``None``
             (the default) keeps secrets in memory only.
         cache_key_decryptor: which key protects that cache: ``client_key`` (default with DKMS),
@@ -140,9 +146,12 @@ class ProviderConfig:
             (``rotation_refresh_spread``: a duration like ``5m`` or a percentage like ``90%``).
         refresh_interval_seconds: proactive refresh period when a secret has no rotation schedule.
         min_refresh_interval_seconds: floor under any computed refresh period.
-        request_timeout_seconds: timeout of one GetSecretValue call (at most one hour).
+        request_timeout_seconds: the deadline of one GetSecretValue request, in total (connect, TLS
+            handshake, sending and receiving; not per socket read); at most one hour.
         max_fetch_attempts: attempts of one fetch, in total across instances and regions (1 to 100).
-            Durations other than the timeout are at most 365 days.
+        fetch_timeout_seconds: the deadline of one whole fetch (every attempt and the backoff
+            between them); ``None`` means ``request_timeout_seconds * max_fetch_attempts``.
+            Durations other than the timeouts are at most 365 days.
         source_path: the properties file read, ``None`` when none was.
     """
 
@@ -152,6 +161,7 @@ class ProviderConfig:
     secret_names: tuple[str, ...] = ()
     kms_ca_file_path: Path | None = None
     sts_endpoint: str | None = None
+    allow_insecure_http: bool = False
     cache_dir: Path | None = None
     cache_key_decryptor: str | None = None
     cache_key_file: Path | None = None
@@ -162,9 +172,25 @@ class ProviderConfig:
     min_refresh_interval_seconds: float = DEFAULT_MIN_REFRESH_INTERVAL_SECONDS
     request_timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS
     max_fetch_attempts: int = DEFAULT_MAX_FETCH_ATTEMPTS
+    fetch_timeout_seconds: float | None = None
     source_path: Path | None = None
     # Last, so that positional construction written before it existed keeps its meaning.
     ram_instances: tuple[RamInstanceConfig, ...] = ()
+
+    @property
+    def fetch_deadline_seconds(self) -> float:
+        """``fetch_timeout_seconds``, or its default ``request_timeout_seconds * max_fetch_attempts``."""
+        if self.fetch_timeout_seconds is not None:
+            return self.fetch_timeout_seconds
+        return default_fetch_timeout(self.request_timeout_seconds, self.max_fetch_attempts)
+
+
+def default_fetch_timeout(request_timeout_seconds: float, max_fetch_attempts: int) -> float:
+    """``request_timeout * max_fetch_attempts`` (infinite rather than an overflow for absurd counts)."""
+    try:
+        return request_timeout_seconds * max_fetch_attempts
+    except OverflowError:
+        return math.inf
 
 
 def load_config(
@@ -319,18 +345,40 @@ def _build(entries: dict[str, Entry], environ: Mapping[str, str], source_path: P
         secret_names=_parse_secret_names(present.get("secret_names")),
         kms_ca_file_path=ca_path,
         sts_endpoint=present["sts_endpoint"].value if "sts_endpoint" in present else None,
+        allow_insecure_http=allow_insecure_http(present, dkms, regions, DKMS_KEY, REGIONS_KEY),
         **_rotation_spread(present.get("rotation_refresh_spread")),
         **_cache_settings(present, bool(dkms), environ),
         refresh_interval_seconds=refresh,
         min_refresh_interval_seconds=minimum,
-        request_timeout_seconds=v.parse_seconds(
-            present.get("request_timeout"), DEFAULT_REQUEST_TIMEOUT_SECONDS, MAX_REQUEST_TIMEOUT_SECONDS
-        ),
-        max_fetch_attempts=v.parse_int(
-            present.get("max_fetch_attempts"), DEFAULT_MAX_FETCH_ATTEMPTS, 1, MAX_FETCH_ATTEMPTS
-        ),
+        **_timeouts(present),
         source_path=source_path,
     )
+
+
+def _timeouts(present: dict[str, Entry]) -> dict[str, Any]:
+    """``request_timeout`` (one request), ``max_fetch_attempts`` and ``fetch_timeout`` (the whole fetch)."""
+    request = v.parse_seconds(
+        present.get("request_timeout"), DEFAULT_REQUEST_TIMEOUT_SECONDS, MAX_REQUEST_TIMEOUT_SECONDS
+    )
+    attempts = v.parse_int(
+        present.get("max_fetch_attempts"), DEFAULT_MAX_FETCH_ATTEMPTS, 1, MAX_FETCH_ATTEMPTS
+    )
+    fetch = v.parse_seconds(
+        present.get("fetch_timeout"),
+        default_fetch_timeout(request, attempts),
+        MAX_REQUEST_TIMEOUT_SECONDS * MAX_FETCH_ATTEMPTS,
+    )
+    if fetch < request:
+        raise error(
+            f"{present['fetch_timeout'].label}: must not be shorter than request_timeout ({request:g}s), "
+            "or not even one request could finish; raise fetch_timeout or lower request_timeout",
+            "fetch_timeout",
+        )
+    return {
+        "request_timeout_seconds": request,
+        "max_fetch_attempts": attempts,
+        "fetch_timeout_seconds": fetch,
+    }
 
 
 def _rotation_spread(entry: Entry | None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from .base import SecretSource
 from .dkms import DkmsSource
 from .failover import FailoverSource
 from .gateway import GatewaySource
+from .insecure import warn_insecure_transport
 from .ram_credentials import ram_instance_sources
 
 if TYPE_CHECKING:
@@ -31,6 +32,19 @@ def build_source(config: ProviderConfig) -> SecretSource:
         protocol = "https"
         if endpoint.startswith(("http://", "https://")):
             protocol, endpoint = endpoint.split("://", 1)
+        # DkmsSource logs these itself; the warnings reach an application that configured no logging.
+        if instance.ignore_ssl_certs:
+            warn_insecure_transport(
+                f"DKMS endpoint {endpoint}: TLS certificates are not verified (ignoreSslCerts=true); "
+                "use caFilePath outside local tests",
+                log=False,
+            )
+        if protocol == "http":
+            warn_insecure_transport(
+                f"DKMS endpoint {endpoint} is plain http:// (allow_insecure_http=true): secrets cross "
+                "the network unencrypted; use https outside local tests",
+                log=False,
+            )
         sources.append(
             DkmsSource(
                 region_id=instance.region_id,
@@ -60,6 +74,7 @@ def build_source(config: ProviderConfig) -> SecretSource:
                     ca_file_path=str(config.kms_ca_file_path) if config.kms_ca_file_path else None,
                     timeout_seconds=timeout,
                     sts_endpoint=config.sts_endpoint,
+                    allow_insecure_http=config.allow_insecure_http,
                 )
             )
     if not sources:
@@ -68,7 +83,11 @@ def build_source(config: ProviderConfig) -> SecretSource:
             "cache_client_region_id with credentials_type (KMS gateway)",
             key="cache_client_dkms_config_info",
         )
-    return FailoverSource(sources, max_attempts=max(config.max_fetch_attempts, 1))
+    return FailoverSource(
+        sources,
+        max_attempts=max(config.max_fetch_attempts, 1),
+        total_timeout_seconds=config.fetch_deadline_seconds,
+    )
 
 
 def gateway_credential(credentials: GatewayCredentialsConfig) -> Any:

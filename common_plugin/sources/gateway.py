@@ -4,17 +4,26 @@ The request is sent with ``AcsClient._implementation_of_do_action``, not ``do_ac
 the latter logs whole response bodies (the SecretData) at DEBUG. That private method is one of the
 SDK internals listed in ``docs/sdk_hooks.md`` (checked against aliyun-python-sdk-core 2.16.1; pinned
 by ``tests/test_sdk_hooks.py``).
+
+Each request has one total deadline, ``timeout_seconds`` (or what is left of the whole fetch, if
+less), however slowly the server answers: the client's session sends through the deadline transport
+of :mod:`~common_plugin.sources.acs_transport` (its docstring says why it works that way).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
+from ..config.plain_http import is_plain_http
 from ..credentials import SecretValue
-from ..exceptions import SecretFetchError
+from ..exceptions import ConfigError, FetchDeadlineError, SecretFetchError
+from .acs_transport import install_deadline_transport
 from .base import SecretSource
 from .client_key_signer import ClientKeySigner
+from .deadline import deadline_scope
+from .insecure import warn_insecure_transport
 from .openapi_fields import secret_value_from_fields
 from .sdk_logging import silence_sdk_wire_logging
 
@@ -39,15 +48,22 @@ class GatewaySource(SecretSource):
     Args:
         region_id: the region, e.g. ``cn-hangzhou``.
         endpoint: ``kms.<region>.aliyuncs.com``, ``kms-vpc.<region>.aliyuncs.com``, a custom
-            ``host[:port]``, or ``http://host:port`` for a plain-HTTP local emulator.
+            ``host[:port]`` (HTTPS), or ``http://host:port`` for a plain-HTTP local emulator, which
+            needs ``allow_insecure_http``.
         credential: an aliyunsdkcore credential object (``AccessKeyCredential``,
             ``RamRoleArnCredential``, ``EcsRamRoleCredential``, ``StsTokenCredential``), or a
             :class:`~common_plugin.sources.client_key_signer.ClientKeySigner`.
         ca_file_path: the CA bundle to verify the gateway with; ``None`` uses the SDK's default
             bundle. Verification is never switched off here.
-        timeout_seconds: connect and read timeout.
+        timeout_seconds: the deadline of one request in total (connect, TLS handshake, sending and
+            receiving), not of each socket read.
         sts_endpoint: where a ``RamRoleArnCredential`` sends AssumeRole (default: the SDK's
             resolution of ``sts.aliyuncs.com``); for private endpoints and the local emulator.
+        allow_insecure_http: accept ``http://`` for ``endpoint`` and ``sts_endpoint`` (warned with
+            :class:`~common_plugin.exceptions.InsecureTransportWarning`); refused without it.
+
+    Raises:
+        ConfigError: an ``http://`` endpoint without ``allow_insecure_http``.
 
     Thread-safe: AcsClient keeps no per-request state on the client.
     """
@@ -61,9 +77,11 @@ class GatewaySource(SecretSource):
         ca_file_path: str | None = None,
         timeout_seconds: float = 10.0,
         sts_endpoint: str | None = None,
+        allow_insecure_http: bool = False,
     ) -> None:
         from aliyunsdkcore.auth.credentials import AccessKeyCredential
 
+        _check_plain_http(region_id, endpoint, sts_endpoint, allow_insecure_http)
         silence_sdk_wire_logging()
         self.region_id = region_id
         self.endpoint = endpoint
@@ -73,7 +91,8 @@ class GatewaySource(SecretSource):
             self._signer, credential = credential, AccessKeyCredential("client-key", "unused")
         self._credential = credential
         self._ca_file_path = ca_file_path
-        self._timeout = max(1, int(timeout_seconds))
+        self._timeout_seconds = float(timeout_seconds)
+        self._timeout = max(1, int(timeout_seconds))  # AcsClient's per-operation timeouts take ints
         self._sts_endpoint = sts_endpoint
         self._client = self._new_client()
 
@@ -91,6 +110,7 @@ class GatewaySource(SecretSource):
         )
         if self._sts_endpoint:
             client.add_endpoint(self.region_id, "Sts", self._sts_endpoint)
+        install_deadline_transport(client)
         return client
 
     def after_fork(self) -> None:
@@ -110,10 +130,19 @@ class GatewaySource(SecretSource):
         request.set_accept_format("JSON")
         request.set_endpoint(self.endpoint)
         try:
-            status, _headers, body, exception = self._client._implementation_of_do_action(
-                request, self._signer
-            )
+            with deadline_scope(self._timeout_seconds) as deadline:
+                status, _headers, body, exception = self._client._implementation_of_do_action(
+                    request, self._signer
+                )
         except Exception as exc:  # noqa: BLE001 - ClientException (network, TLS) and anything else
+            if time.monotonic() >= deadline:
+                raise FetchDeadlineError(
+                    f"KMS {self.describe()} did not answer GetSecretValue for {secret_name!r} within "
+                    f"{self._timeout_seconds:g}s (request_timeout, or the rest of fetch_timeout); "
+                    "check the endpoint and the network",
+                    secret_name=secret_name,
+                    timeout_seconds=self._timeout_seconds,
+                ) from None
             code = getattr(exc, "error_code", None) or type(exc).__name__
             status = getattr(exc, "http_status", None)
             if code == "SDK.GetSessionCredentialFailed" or (isinstance(status, int) and 400 <= status < 500):
@@ -152,6 +181,25 @@ class GatewaySource(SecretSource):
         session = getattr(self._client, "session", None)
         if session is not None:
             session.close()
+
+
+def _check_plain_http(
+    region_id: str, endpoint: str, sts_endpoint: str | None, allow_insecure_http: bool
+) -> None:
+    for what, url in (("KMS gateway endpoint", endpoint), ("sts_endpoint", sts_endpoint)):
+        if not is_plain_http(url):
+            continue
+        if not allow_insecure_http:
+            raise ConfigError(
+                f"{what} of region {region_id} is plain http://, which would send secrets "
+                "unencrypted; use https:// (or host[:port]), or, for a local emulator or test only, "
+                "set allow_insecure_http=true",
+                key="allow_insecure_http",
+            )
+        warn_insecure_transport(
+            f"{what} {url} is plain http:// (allow_insecure_http=true): secrets cross the network "
+            "unencrypted; use https outside local tests"
+        )
 
 
 def _parse_body(secret_name: str, where: str, body: Any) -> SecretValue:

@@ -35,6 +35,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .deadline import seconds_left
+
 __all__ = ["HttpReply", "HttpTransport", "TransportError", "client_ssl_context"]
 
 _LOGGER = logging.getLogger(__name__)
@@ -168,7 +170,8 @@ class HttpTransport:
 
     # ---- requests --------------------------------------------------------------------------------
     def request(self, method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes) -> HttpReply:
-        """Send one request and read its complete answer within ``timeout_seconds``.
+        """Send one request and read its complete answer within ``timeout_seconds``, or by the
+        deadline of the fetch in progress (:mod:`~common_plugin.sources.deadline`) if that is nearer.
 
         A kept-alive connection is reused only while the server has not closed it; a request that
         fails on one is not sent again (a retry is the caller's decision).
@@ -176,7 +179,11 @@ class HttpTransport:
         Raises:
             TransportError: no complete answer (see its ``kind``).
         """
-        deadline = self._clock() + self._timeout
+        budget = self._timeout
+        left = seconds_left()  # what remains of the whole fetch, when a caller bounds it
+        if left is not None:
+            budget = min(budget, max(left, 0.0))
+        deadline = self._clock() + budget
         payload = _serialize(method, target, headers, body)
         sock = self._checkout(deadline)
         try:

@@ -449,8 +449,10 @@ class LocalAliyun:
         Credentials (``credentials_type``, default ``ak`` in gateway and instance modes, none in DKMS
         mode) use :attr:`gateway_access_key`; ``ram_role`` adds
         ``credentials_role_arn`` and ``credentials_role_session_name`` (AssumeRole must then be routed
-        to :attr:`sts_url`, e.g. with :meth:`configure_acs_client`). Every key is one the project's
-        config loader knows, plus whatever ``extra`` adds.
+        to :attr:`sts_url`, e.g. with :meth:`configure_acs_client`). With ``tls=False`` the
+        endpoints are ``http://`` and ``allow_insecure_http=true`` is written too (the loader refuses
+        plain HTTP without it). Every key is one the project's config loader knows, plus whatever
+        ``extra`` adds (a later line wins, so ``extra`` may override a key written here).
         """
         lines = [f"# written by LocalAliyun for region {self.region_id}"]
         if mode == "dkms":
@@ -468,7 +470,7 @@ class LocalAliyun:
             lines.append("cache_client_dkms_config_info=" + json.dumps([entry], separators=(",", ":")))
         elif mode == "gateway":
             credentials_type = credentials_type or "ak"
-            region = {"regionId": self.region_id, "endpoint": self.kms_endpoint}
+            region = {"regionId": self.region_id, "endpoint": self.kms_endpoint if self.tls else self.kms_url}
             lines.append("cache_client_region_id=" + json.dumps([region], separators=(",", ":")))
             lines.append(f"kms_ca_file_path={self.ca_file}")
         elif mode == "instance":
@@ -482,6 +484,8 @@ class LocalAliyun:
             lines.append("cache_client_dkms_config_info=" + json.dumps([instance], separators=(",", ":")))
         else:
             raise ValueError("mode must be 'dkms', 'gateway' or 'instance'")
+        if not self.tls:
+            lines.append("allow_insecure_http=true")
         if credentials_type is not None:
             lines.extend(self._credential_lines(credentials_type))
         names = list(secret_names)

@@ -204,29 +204,32 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             return None
         if fault.kind == "trickle":
-            self._trickle(self._serve(service, request), fault.seconds)
+            self._trickle(self._serve(service, request), fault)
             return None
         raise ValueError(f"unknown fault kind {fault.kind!r}")
 
-    def _trickle(self, response: HttpResponse, interval: float) -> None:
-        """Send ``response`` one byte per ``interval``; a slow server that never stalls a single read."""
+    def _trickle(self, response: HttpResponse, fault: Fault) -> None:
+        """Send ``response`` ``fault.chunk_bytes`` at a time, ``fault.seconds`` apart, then close."""
         owner = cast(_Server, self.server).owner
-        real, buffer = self.wfile, io.BytesIO()
         self.close_connection = True
-        self.wfile = buffer
+        rendered = io.BytesIO()
+        wire, self.wfile = self.wfile, rendered  # render the reply exactly as _write sends it
         try:
             self._write(response)
         finally:
-            self.wfile = real
-        for index in range(len(buffer.getvalue())):
-            if owner.wait_stopping(interval):
-                return
+            self.wfile = wire
+        data = rendered.getvalue()
+        step = max(1, fault.chunk_bytes)
+        for start in range(0, len(data), step):
+            if start and owner.wait_stopping(fault.seconds):
+                return  # the emulator is stopping: let stop() join this thread promptly
+            chunk = data[start : start + step]
             try:
-                real.write(buffer.getvalue()[index : index + 1])
-                real.flush()
-            except OSError:  # the client gave up
-                return
-            owner.state.record_trickled(owner.service.name)
+                wire.write(chunk)
+                wire.flush()
+            except OSError:
+                return  # the client gave up (its deadline): nothing more to send
+            owner.state.record_trickled(owner.service.name, len(chunk))
 
     def _reset(self) -> None:
         self.close_connection = True

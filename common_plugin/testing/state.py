@@ -90,14 +90,17 @@ class Fault:
         ``reset``    close the connection without answering;
         ``truncate`` send headers and half the body, then close;
         ``garbage``  answer 200 with a body that is not the service's format;
-        ``trickle``  serve, but send the whole answer (status line and headers too) one byte every
-                     ``seconds``, until it is sent, the client hangs up or the server stops.
+        ``trickle``  serve normally, but send the whole reply (status line, headers, body)
+                     ``chunk_bytes`` at a time, ``seconds`` apart (real time), then close: a
+                     server slow enough to defeat per-read timeouts. It stops early when the
+                     client hangs up or the emulator stops.
     """
 
     kind: str
     status: int = 500
     code: str = "InternalFailure"
     seconds: float = 0.0
+    chunk_bytes: int = 1
 
 
 @dataclass
@@ -470,9 +473,9 @@ class CloudState:
         with self._lock:
             return sum(n for (svc, c), n in self._error_codes.items() if svc == service and code in (None, c))
 
-    def record_trickled(self, service: str) -> None:
+    def record_trickled(self, service: str, count: int = 1) -> None:
         with self._lock:
-            self._trickled[service] += 1
+            self._trickled[service] += count
 
     def trickled_bytes(self, service: str) -> int:
         """How many bytes ``trickle`` faults on ``service`` have sent so far."""
