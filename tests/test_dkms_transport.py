@@ -12,8 +12,8 @@ import pytest
 from wire_capture import CaptureServer, http_response
 
 from common_plugin.exceptions import ConfigError, SecretFetchError
-from common_plugin.sources.dkms import DkmsSource
 from common_plugin.sources.deadline import deadline_scope
+from common_plugin.sources.dkms import DkmsSource
 from common_plugin.sources.dkms_codec import MAX_MESSAGE_BYTES
 from common_plugin.testing import THROTTLING, Fault, LocalAliyun, certs, protobuf_wire
 
