@@ -189,6 +189,14 @@ def test_a_body_cut_short_is_a_dropped_connection(local_aliyun: LocalAliyun) -> 
     assert error.code == "SDK.HttpError" and error.retryable and "(connection dropped)" in str(error)
 
 
+def test_a_status_line_cut_short_is_a_dropped_connection(local_aliyun: LocalAliyun) -> None:
+    """A server that stops mid-answer (here inside the status line) dropped the connection; a whole
+    line that is not HTTP stays an unusable answer (test_odd_answers_are_unusable_responses)."""
+    with CaptureServer(lambda raw: b"HTTP/1.", close_after_each=True) as server:
+        error = _fetch_error(_plain_source(server.endpoint, local_aliyun))
+    assert error.code == "SDK.HttpError" and error.retryable and "(connection dropped)" in str(error)
+
+
 def test_a_reset_is_a_dropped_connection(local_aliyun: LocalAliyun) -> None:
     local_aliyun.inject_fault("dkms", Fault("reset"))
     error = _fetch_error(_source(local_aliyun))
