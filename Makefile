@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit test-install bench clean
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,11 +22,18 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(PY) -m mypy
+	$(PY) -m mypy tools
 
 unit: $(STAMP)
 	$(PY) -m pytest
 
-test: lint typecheck unit
+# pip install of a clean copy with pip 24.2 and the newest pip, the resolver check beside the newest
+# cryptography/protobuf/OpenTelemetry, and install + emulator round trip on each Python 3.10-3.13
+# found; throw-away venvs only (tools/check_install.py says what each step does and what pip chose).
+test-install:
+	$(PYTHON) tools/check_install.py
+
+test: lint typecheck unit test-install
 
 bench: $(STAMP)
 	$(PY) -m pip install --disable-pip-version-check -q -e '.[bench]'
