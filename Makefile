@@ -12,7 +12,7 @@ REF_PY := $(REF_VENV)/bin/python
 REF_STAMP := $(REF_VENV)/.installed-stamp
 REF_DIR := tests/dkms_reference
 
-.PHONY: demo test lint typecheck unit test-dkms-reference bench clean
+.PHONY: demo test lint typecheck unit test-dkms-reference test-install bench clean
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(PY) -m mypy
+	$(PY) -m mypy tools
 
 unit: $(STAMP)
 	$(PY) -m pytest
@@ -42,7 +43,13 @@ unit: $(STAMP)
 test-dkms-reference: $(REF_STAMP)
 	PYTHONPATH=$(CURDIR) $(REF_PY) -m pytest -c $(REF_DIR)/pytest.ini --rootdir $(REF_DIR) --confcutdir $(REF_DIR) $(REF_DIR)
 
-test: lint typecheck unit test-dkms-reference
+# pip install of a clean copy with pip 24.2 and the newest pip, the resolver check beside the newest
+# cryptography/protobuf/OpenTelemetry, and install + emulator round trip on each Python 3.10-3.13
+# found; throw-away venvs only (tools/check_install.py says what each step does and what pip chose).
+test-install:
+	$(PYTHON) tools/check_install.py
+
+test: lint typecheck unit test-dkms-reference test-install
 
 bench: $(STAMP)
 	$(PY) -m pip install --disable-pip-version-check -q -e '.[bench]'

@@ -30,6 +30,19 @@ INSTALL_REQUIRES = [
     "apscheduler>=3.10,<4",
 ]
 
+# Tea / OpenAPI V2 SDKs (common_plugin.tea, common_plugin.serve) and alibabacloud-oss-v2 (oss_plugin.v2).
+# Extra names are never version-like ("v2"): pip 24.1-25.3 then fails `pip install .` with
+# "InvalidVersion: 'test'" when it evaluates the `extra == ...` markers.
+TEA = [
+    "alibabacloud-credentials>=1.0.12",
+    "alibabacloud-credentials-api>=1.0.1",
+    "alibabacloud-tea-openapi>=0.4.6",
+    "alibabacloud-oss-v2>=1.4.1",
+]
+# Everything a file in samples/ imports beyond install_requires: the Tea adapters plus the STS V2
+# product client that tea_v2_client.py and asyncio_provider.py call (tests/test_packaging.py checks).
+SAMPLES = [*TEA, "alibabacloud-sts20150401>=1.2.0"]
+
 EXTRAS = {
     "test": [
         "pytest>=8",
@@ -39,22 +52,11 @@ EXTRAS = {
         "import-linter>=2.1",
         "mypy>=1.10",
         "prometheus_client>=0.17",
-        # the "v2" extra, plus the small STS V2 client the Tea tests and samples call
-        "alibabacloud-credentials>=1.0.12",
-        "alibabacloud-credentials-api>=1.0.1",
-        "alibabacloud-tea-openapi>=0.4.6",
-        "alibabacloud-oss-v2>=1.4.1",
-        "alibabacloud-sts20150401>=1.2.0",
+        *SAMPLES,
     ],
     "prometheus": ["prometheus_client>=0.17"],
-    # Tea / OpenAPI V2 SDKs (common_plugin.adapters.tea, the serve tests) and alibabacloud-oss-v2
-    # (oss_plugin.v2).
-    "v2": [
-        "alibabacloud-credentials>=1.0.12",
-        "alibabacloud-credentials-api>=1.0.1",
-        "alibabacloud-tea-openapi>=0.4.6",
-        "alibabacloud-oss-v2>=1.4.1",
-    ],
+    "tea": TEA,
+    "samples": SAMPLES,
     # Peers measured by benchmarks/bench_read.py (offline: stubbed refreshes and clients).
     "bench": [
         "botocore>=1.34",
@@ -69,7 +71,8 @@ setup(
     description="Managed RAM credentials from Secrets Manager for Alibaba Cloud Python SDKs",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    license="Apache-2.0",
+    # SPDX form (setuptools>=77, pyproject.toml); a "License ::" classifier beside it is an error there.
+    license_expression="Apache-2.0",
     python_requires=">=3.10",
     packages=PACKAGES,
     package_data={
@@ -88,7 +91,7 @@ setup(
         "Programming Language :: Python :: 3.10",
         "Programming Language :: Python :: 3.11",
         "Programming Language :: Python :: 3.12",
-        "License :: OSI Approved :: Apache Software License",
+        "Programming Language :: Python :: 3.13",
         "Typing :: Typed",
     ],
 )

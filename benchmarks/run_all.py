@@ -30,6 +30,7 @@ SCRIPTS = (
     "bench_rotation.py",
     "bench_cold_start.py",
     "bench_fleet.py",
+    "bench_install_size.py",
 )
 PACKAGES = (
     "alibabacloud-managed-credentials-providers",

@@ -5,6 +5,14 @@ the latter logs whole response bodies (the SecretData) at DEBUG. That private me
 SDK internals listed in ``docs/sdk_hooks.md`` (checked against aliyun-python-sdk-core 2.16.1; pinned
 by ``tests/test_sdk_hooks.py``).
 
+Trust follows the SDK's convention: ``kms_ca_file_path`` when set; otherwise the client keeps
+AcsClient's default (``None``), so aliyunsdkcore reads ``ALIBABA_CLOUD_CA_BUNDLE`` on every request
+exactly as any ``AcsClient`` of the application does (a file or a hashed-certificate folder), and
+without it uses the CA list it bundles (its vendored ``certifi``, not the system store).
+``REQUESTS_CA_BUNDLE`` is not consulted: aliyunsdkcore bypasses it. One difference, on purpose:
+aliyunsdkcore takes an *empty* ``ALIBABA_CLOUD_CA_BUNDLE`` as "do not verify"; here that is refused
+with a typed error.
+
 Each request has one total deadline, ``timeout_seconds`` (or what is left of the whole fetch, if
 less), however slowly the server answers: the client's session sends through the deadline transport
 of :mod:`~common_plugin.sources.acs_transport` (its docstring says why it works that way).
@@ -13,6 +21,7 @@ of :mod:`~common_plugin.sources.acs_transport` (its docstring says why it works 
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
@@ -27,7 +36,12 @@ from .insecure import warn_insecure_transport
 from .openapi_fields import secret_value_from_fields
 from .sdk_logging import silence_sdk_wire_logging
 
-__all__ = ["GatewaySource"]
+__all__ = ["CA_BUNDLE_VARIABLE", "GatewaySource"]
+
+CA_BUNDLE_VARIABLE = "ALIBABA_CLOUD_CA_BUNDLE"
+# How OpenSSL (through urllib3 and requests) words a chain or host-name check that failed; the SDK
+# hands the error on only as text (``ClientException(SDK.HttpError, str(exc))``).
+_VERIFY_FAILED_MARKERS = ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed")
 
 _RETRYABLE_CODES = frozenset(
     {
@@ -53,8 +67,9 @@ class GatewaySource(SecretSource):
         credential: an aliyunsdkcore credential object (``AccessKeyCredential``,
             ``RamRoleArnCredential``, ``EcsRamRoleCredential``, ``StsTokenCredential``), or a
             :class:`~common_plugin.sources.client_key_signer.ClientKeySigner`.
-        ca_file_path: the CA bundle to verify the gateway with; ``None`` uses the SDK's default
-            bundle. Verification is never switched off here.
+        ca_file_path: the CA bundle to verify the gateway with; ``None`` follows aliyunsdkcore:
+            ``ALIBABA_CLOUD_CA_BUNDLE`` when set, else the SDK's bundled CAs. Verification is never
+            switched off here.
         timeout_seconds: the deadline of one request in total (connect, TLS handshake, sending and
             receiving), not of each socket read.
         sts_endpoint: where a ``RamRoleArnCredential`` sends AssumeRole (default: the SDK's
@@ -99,12 +114,14 @@ class GatewaySource(SecretSource):
     def _new_client(self) -> Any:
         from aliyunsdkcore.client import AcsClient
 
+        # None (no kms_ca_file_path) is not "verify off": it leaves aliyunsdkcore to apply
+        # ALIBABA_CLOUD_CA_BUNDLE per request, else its bundled CAs, as for any AcsClient.
         ca_file_path = self._ca_file_path
         client = AcsClient(
             region_id=self.region_id,
             credential=self._credential,
             auto_retry=False,
-            verify=ca_file_path if ca_file_path else True,
+            verify=ca_file_path,
             timeout=self._timeout,
             connect_timeout=self._timeout,
         )
@@ -120,6 +137,44 @@ class GatewaySource(SecretSource):
     def describe(self) -> str:
         return f"kms {self.region_id} {self.endpoint}"
 
+    def _host_port(self) -> str:
+        """``host:port`` the client connects to (HTTPS, so 443 unless the endpoint names a port)."""
+        address = self.endpoint.split("://", 1)[-1].split("/", 1)[0]
+        return address if ":" in address.rsplit("]", 1)[-1] else f"{address}:443"
+
+    def _trust(self) -> str:
+        """Which CA bundle verifies the gateway, for error messages (paths only, never contents)."""
+        if self._ca_file_path:
+            return f"kms_ca_file_path {self._ca_file_path}"
+        bundle = os.environ.get(CA_BUNDLE_VARIABLE)
+        if bundle:
+            return f"{CA_BUNDLE_VARIABLE} {bundle}"
+        return "aliyunsdkcore's bundled CAs"
+
+    def _check_ca_bundle_variable(self, secret_name: str) -> None:
+        """Refuse an ``ALIBABA_CLOUD_CA_BUNDLE`` that aliyunsdkcore would misuse, before it does.
+
+        Read per request, as the SDK reads it. Empty: the SDK would switch verification off. A path
+        that does not exist: the SDK reports only an ``SDK.HttpError`` that reads like a network error.
+        """
+        if self._ca_file_path or self.endpoint.startswith("http://"):  # plain HTTP: no certificates
+            return
+        bundle = os.environ.get(CA_BUNDLE_VARIABLE)
+        if bundle is None or (bundle and os.path.exists(bundle)):
+            return
+        problem = (
+            "is set but empty, which aliyunsdkcore takes as 'do not verify certificates'"
+            if not bundle
+            else f"names {bundle}, which does not exist"
+        )
+        raise SecretFetchError(
+            f"KMS {self.describe()}: {CA_BUNDLE_VARIABLE} {problem}; set it to a CA bundle file, or "
+            f"unset it, or set kms_ca_file_path (fetching {secret_name!r})",
+            secret_name=secret_name,
+            code="SDK.InvalidCaBundle",
+            retryable=False,
+        )
+
     def get_secret_value(self, secret_name: str) -> SecretValue:
         from aliyunsdkkms.request.v20160120.GetSecretValueRequest import GetSecretValueRequest
 
@@ -129,6 +184,7 @@ class GatewaySource(SecretSource):
         request.set_FetchExtendedConfig(True)
         request.set_accept_format("JSON")
         request.set_endpoint(self.endpoint)
+        self._check_ca_bundle_variable(secret_name)
         try:
             with deadline_scope(self._timeout_seconds) as deadline:
                 status, _headers, body, exception = self._client._implementation_of_do_action(
@@ -145,6 +201,16 @@ class GatewaySource(SecretSource):
                 ) from None
             code = getattr(exc, "error_code", None) or type(exc).__name__
             status = getattr(exc, "http_status", None)
+            text = str(getattr(exc, "message", None) or exc)
+            if any(marker in text for marker in _VERIFY_FAILED_MARKERS):
+                raise SecretFetchError(
+                    f"KMS {self.describe()}: certificate verify failed for {self._host_port()}; set "
+                    f"kms_ca_file_path or {CA_BUNDLE_VARIABLE} to a CA bundle that trusts its "
+                    f"certificate (now: {self._trust()}; fetching {secret_name!r})",
+                    secret_name=secret_name,
+                    code=str(code),
+                    retryable=True,
+                ) from None
             if code == "SDK.GetSessionCredentialFailed" or (isinstance(status, int) and 400 <= status < 500):
                 # Raised, not returned: the signer's own AssumeRole (ram_role/sts) was refused.
                 raise SecretFetchError(

@@ -8,7 +8,7 @@ alibabacloud-secretsmanager-client-v2 2.x on top of it) sends: ``alibabacloud_te
 the query, signed ACS3-HMAC-SHA256 (V3) with the key an ``alibabacloud_credentials`` provider gives
 (docs/protocols.md). Calling the generic client spares the dependency on the 300 KB generated one.
 
-Needs the ``v2`` extra (``alibabacloud-tea-openapi``, ``alibabacloud-credentials``).
+Needs the ``tea`` extra (``alibabacloud-tea-openapi``, ``alibabacloud-credentials``).
 
 TLS: the instance's CA (``caFilePath``), else ``ALIBABA_CLOUD_CA_BUNDLE``, else certifi's bundle
 (which does not hold an instance's private CA). Verification is never switched off here.

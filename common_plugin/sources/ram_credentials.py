@@ -27,14 +27,14 @@ if TYPE_CHECKING:
 __all__ = ["credentials_provider", "ram_instance_sources"]
 
 DEFAULT_ROLE_SESSION_NAME = "managed-credentials-provider"
-_EXTRA_HINT = "pip install 'alibabacloud-managed-credentials-providers[v2]'"
+_EXTRA_HINT = "pip install 'alibabacloud-managed-credentials-providers[tea]'"
 
 
 def ram_instance_sources(config: ProviderConfig) -> list[SecretSource]:
     """One :class:`KmsInstanceSource` per entry of ``config.ram_instances``, in order.
 
     Raises:
-        ConfigError: the ``v2`` extra is not installed, or ``credentials_type`` cannot sign for an
+        ConfigError: the ``tea`` extra is not installed, or ``credentials_type`` cannot sign for an
             instance (the loader has already refused that; checked again for configs built in code).
     """
     if not config.ram_instances:
