@@ -337,9 +337,10 @@ class HttpTransport:
             return TransportError("refused", self.address, "connection refused")
         if isinstance(exc, (ConnectionError, http.client.RemoteDisconnected, http.client.IncompleteRead)):
             return TransportError("reset", self.address, "connection dropped")
-        if isinstance(exc, http.client.BadStatusLine) and not str(exc.line).endswith("\n"):
-            # The stream ended inside the status line: the connection dropped mid-answer.
-            return TransportError("reset", self.address, "connection dropped")
+        if isinstance(exc, http.client.BadStatusLine):
+            line = str(exc.args[0]) if exc.args else ""
+            if not line.endswith("\n"):  # the stream ended inside the status line: dropped mid-answer
+                return TransportError("reset", self.address, "connection dropped")
         if isinstance(exc, TimeoutError):
             return TransportError("timeout", self.address, "timed out")
         if isinstance(exc, http.client.HTTPException):
