@@ -10,6 +10,8 @@ PACKAGES = find_packages(
         "sdk_core_plugin.*",
         "oss_plugin",
         "oss_plugin.*",
+        "log_plugin",
+        "log_plugin.*",
         "aliyun_sdk_secretsmanager_common_plugin",
         "aliyun_sdk_secretsmanager_common_plugin.*",
         "aliyun_sdk_secretsmanager_sdk_core_plugin",
@@ -47,6 +49,8 @@ EXTRAS = {
         "alibabacloud-tea-openapi>=0.4.6",
         "alibabacloud-oss-v2>=1.4.1",
         "alibabacloud-sts20150401>=1.2.0",
+        # the "log" and "maxcompute" extras
+        "aliyun-log-python-sdk>=0.9.52",
     ],
     "prometheus": ["prometheus_client>=0.17"],
     # Tea / OpenAPI V2 SDKs (common_plugin.adapters.tea, the serve tests) and alibabacloud-oss-v2
@@ -57,6 +61,8 @@ EXTRAS = {
         "alibabacloud-tea-openapi>=0.4.6",
         "alibabacloud-oss-v2>=1.4.1",
     ],
+    # Log Service (log_plugin): LogClient and its logging handlers.
+    "log": ["aliyun-log-python-sdk>=0.9.52"],
     # Peers measured by benchmarks/bench_read.py (offline: stubbed refreshes and clients).
     "bench": [
         "botocore>=1.34",
@@ -78,6 +84,7 @@ setup(
         "common_plugin": ["py.typed"],
         "sdk_core_plugin": ["py.typed"],
         "oss_plugin": ["py.typed"],
+        "log_plugin": ["py.typed"],
     },
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,

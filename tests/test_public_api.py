@@ -70,6 +70,19 @@ PUBLIC = {
     "common_plugin.adapters.endpoint": {"CredentialsServer", "TOKEN_ENV", "credentials_document"},
     "common_plugin.cli.serve": {"add_serve_command", "run_serve"},
     "oss_plugin.v2": {"ManagedOssV2CredentialsProvider", "ManagedOssV2Retryer", "configure"},
+    "common_plugin.adapters.pinned": {
+        "ClientLease",
+        "PinnedCredentials",
+        "call_with_one_retry",
+        "rewinder_for",
+    },
+    "log_plugin": {
+        "LogAKExpireHandler",
+        "ManagedLogCredentialsProvider",
+        "ManagedQueuedLogHandler",
+        "ManagedSimpleLogHandler",
+        "ProxyLogClient",
+    },
 }
 
 

@@ -15,7 +15,7 @@ ListLogStores          ``GET /logstores``                                     ``
 PutLogs bodies are ``LogGroup`` protobufs, raw or LZ4 blocks (``x-log-compresstype: lz4``, with
 ``x-log-bodyrawsize``), decoded by :mod:`.wire_codecs`. Every request is authenticated with the v1
 or v4 signature (:mod:`.log_signature`) against the keys valid *now*; refusals use the service's
-codes (docs/protocols.md section 7): 401 ``Unauthorized`` ("AccessKeyId not found: <id>", "AccessKeyId
+codes (docs/protocols.md section 4): 401 ``Unauthorized`` ("AccessKeyId not found: <id>", "AccessKeyId
 is disabled: <id>", "The security token you provided has expired." / "... is invalid.") and 401
 ``SignatureNotMatch``. GetLogs matches ``*`` (everything) or space-separated ``key: value`` terms.
 

@@ -14,7 +14,7 @@ the project, which travels in the ``Host``) plus, when there are query parameter
 v4 (``Authorization: SLS4-HMAC-SHA256 Credential=<id>/<yyyymmdd>/<region>/sls/aliyun_v4_request,
 Signature=<hex>``): HMAC-SHA256 over ``SLS4-HMAC-SHA256 \\n x-log-date \\n scope \\n
 hex(SHA256(canonical request))``, with the key derived from ``"aliyun_v4" + secret`` through the
-date, region, ``sls`` and ``aliyun_v4_request``. See docs/protocols.md section 7.
+date, region, ``sls`` and ``aliyun_v4_request``. See docs/protocols.md section 4.
 
 Pure functions; thread-safe.
 """

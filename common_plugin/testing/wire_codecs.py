@@ -2,7 +2,7 @@
 
 * :func:`protobuf_fields`: the protobuf wire format (varint, 64-bit, length-delimited and 32-bit
   fields); :func:`decode_log_group` reads Log Service's ``LogGroup`` with it (field numbers in
-  docs/protocols.md section 7).
+  docs/protocols.md section 4).
 * :func:`lz4_block_decompress`: the LZ4 *block* format (no frame header, no size prefix), which
   ``aliyun-log-python-sdk`` sends when ``x-log-compresstype: lz4``.
 
