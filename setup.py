@@ -12,6 +12,8 @@ PACKAGES = find_packages(
         "oss_plugin.*",
         "log_plugin",
         "log_plugin.*",
+        "maxcompute_plugin",
+        "maxcompute_plugin.*",
         "aliyun_sdk_secretsmanager_common_plugin",
         "aliyun_sdk_secretsmanager_common_plugin.*",
         "aliyun_sdk_secretsmanager_sdk_core_plugin",
@@ -51,6 +53,7 @@ EXTRAS = {
         "alibabacloud-sts20150401>=1.2.0",
         # the "log" and "maxcompute" extras
         "aliyun-log-python-sdk>=0.9.52",
+        "pyodps>=0.13.2",
     ],
     "prometheus": ["prometheus_client>=0.17"],
     # Tea / OpenAPI V2 SDKs (common_plugin.adapters.tea, the serve tests) and alibabacloud-oss-v2
@@ -63,6 +66,8 @@ EXTRAS = {
     ],
     # Log Service (log_plugin): LogClient and its logging handlers.
     "log": ["aliyun-log-python-sdk>=0.9.52"],
+    # MaxCompute (maxcompute_plugin): PyODPS's ODPS entry object (a binary wheel; brings pyarrow).
+    "maxcompute": ["pyodps>=0.13.2"],
     # Peers measured by benchmarks/bench_read.py (offline: stubbed refreshes and clients).
     "bench": [
         "botocore>=1.34",
@@ -85,6 +90,7 @@ setup(
         "sdk_core_plugin": ["py.typed"],
         "oss_plugin": ["py.typed"],
         "log_plugin": ["py.typed"],
+        "maxcompute_plugin": ["py.typed"],
     },
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,

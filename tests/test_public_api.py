@@ -76,6 +76,12 @@ PUBLIC = {
         "call_with_one_retry",
         "rewinder_for",
     },
+    "maxcompute_plugin": {
+        "ManagedOdpsAccount",
+        "ManagedRestClient",
+        "MaxComputeAKExpireHandler",
+        "ProxyOdps",
+    },
     "log_plugin": {
         "LogAKExpireHandler",
         "ManagedLogCredentialsProvider",

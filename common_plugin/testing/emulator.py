@@ -18,6 +18,7 @@ admin      ``admin_url``          HTTP JSON admin API; bearer ``admin_token``
 dkms       ``dkms_endpoint``      HTTPS, when ``common_plugin.testing.dkms`` is importable
 oss        ``oss_endpoint``       HTTP (``http://127.0.0.1:PORT``), when ``...testing.oss`` is
 log        ``log_endpoint``       HTTP (``127.0.0.1:PORT``, what ``LogClient`` takes); Log Service
+maxcompute ``maxcompute_url``     HTTP (``http://127.0.0.1:PORT/api``, what ``ODPS`` takes); MaxCompute
 =========  =====================  ==========================================================
 
 ``*_endpoint`` values are ``127.0.0.1:PORT`` (what ``add_endpoint``/DKMS ``Config.endpoint`` take);
@@ -174,6 +175,7 @@ class LocalAliyun:
         self.dkms: Any = None
         self.oss: Any = None
         self.log_service: Any = None
+        self.maxcompute: Any = None
         self.gateway_access_key: AccessKey | None = None
         self._client_key: Any = None
         self._client_key_file: Path | None = None
@@ -248,6 +250,10 @@ class LocalAliyun:
 
         self.log_service = LogService(self.state, region=self.region_id)
         self._serve(self.log_service, "log", None)
+        from .maxcompute import MaxComputeService
+
+        self.maxcompute = MaxComputeService(self.state, region=self.region_id)
+        self._serve(self.maxcompute, "maxcompute", None)
 
     def stop(self) -> None:
         """Stop every listener (joining its threads) and remove an owned workdir. Idempotent.
@@ -282,6 +288,14 @@ class LocalAliyun:
     sts_url = _Address("sts", url=True)
     admin_url = _Address("admin", url=True)
     log_endpoint = _Address("log")  # plain HTTP; the project travels in the Host header
+
+    @property
+    def maxcompute_url(self) -> str:
+        """``http://127.0.0.1:PORT/api``: the MaxCompute REST endpoint ``odps.ODPS(endpoint=...)`` takes."""
+        server = self._servers.get("maxcompute")
+        if server is None:
+            raise RuntimeError("the maxcompute listener is not running")
+        return server.url + "/api"
 
     @property
     def dkms_endpoint(self) -> str | None:
@@ -383,6 +397,14 @@ class LocalAliyun:
         if self.log_service is None:
             raise RuntimeError("the Log Service emulator is not running")
         self.log_service.create_logstore(project, logstore)
+
+    def create_maxcompute_table(
+        self, project: str, table: str, columns: list[tuple[str, str]] | None = None
+    ) -> None:
+        """Create a MaxCompute project (if new) and a table in it (``(name, type)`` columns)."""
+        if self.maxcompute is None:
+            raise RuntimeError("the MaxCompute emulator is not running")
+        self.maxcompute.create_table(project, table, columns)
 
     def create_bucket(self, name: str) -> None:
         if self.oss is None:
