@@ -165,7 +165,7 @@ class CloudState:
         seed: seeds the fault-probability generator, for repeatable runs.
     """
 
-    SERVICES = ("dkms", "kms", "kms_instance", "rpc", "sts", "oss", "admin")
+    SERVICES = ("dkms", "kms", "kms_instance", "rpc", "sts", "oss", "admin", "log", "maxcompute")
 
     def __init__(self, clock: Clock = SYSTEM_CLOCK, seed: int | None = None) -> None:
         self.clock = clock
