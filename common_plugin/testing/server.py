@@ -21,7 +21,6 @@ import ssl
 import struct
 import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol, cast, runtime_checkable
 
@@ -188,7 +187,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "status":
             return service.error_response(fault.status, fault.code, _fault_message(fault.code))
         if fault.kind == "latency":
-            time.sleep(fault.seconds)
+            # Cut short by stop(): a test can inject a latency far beyond any client timeout (so a
+            # busy machine cannot make the answer arrive first) without its teardown waiting it out.
+            cast(_Server, self.server).owner.wait_unless_stopped(fault.seconds)
             return self._serve(service, request)
         if fault.kind == "garbage":
             return service.garbage_response()
@@ -276,6 +277,10 @@ class ServiceServer:
     def stopping(self) -> bool:
         return self._stopping.is_set()
 
+    def wait_unless_stopped(self, seconds: float) -> None:
+        """Sleep ``seconds`` (real time), or less if :meth:`stop` is called meanwhile."""
+        self._stopping.wait(seconds)
+
     @property
     def port(self) -> int:
         if self._server is None:
@@ -349,7 +354,7 @@ class ServiceServer:
             server.server_close()
             with server.connections_lock:
                 handlers = list(server.handler_threads)
-            for handler in handlers:  # e.g. one still sleeping in a latency fault
+            for handler in handlers:  # e.g. one woken from a latency fault, finishing its answer
                 handler.join()
             for sock in (self._wake_r, self._wake_w):
                 if sock is not None:
