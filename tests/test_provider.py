@@ -23,7 +23,7 @@ from common_plugin.refresh_policy import RefreshPolicy
 from common_plugin.scheduler import ManualScheduler
 from common_plugin.sources.base import SecretSource
 
-WAIT = 10.0
+WAIT = 30.0  # seconds; a safety net against a hang, never reached when the code works
 START = 1_800_000_000.0
 NAME = "app-ak"
 
