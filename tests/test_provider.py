@@ -43,6 +43,7 @@ class FakeSource(SecretSource):
         self.gate: threading.Event | None = None
         self._held: list[threading.Event] = []
         self.entered = threading.Event()
+        self.on_enter: Callable[[], None] | None = None  # called by every fetch, before the gate
 
     def hold(self) -> None:
         """Make the next fetches block until :meth:`release`."""
@@ -76,6 +77,8 @@ class FakeSource(SecretSource):
             error = self.errors.pop(0) if self.errors else None
             gate = self.gate
         self.entered.set()
+        if self.on_enter is not None:
+            self.on_enter()
         if gate is not None:
             assert gate.wait(WAIT)
         with self._lock:
@@ -184,18 +187,50 @@ def test_cold_gets_are_single_flight_and_secrets_do_not_block_each_other(
     assert_consistent(results[0])
 
 
+class Blocked:
+    """Counts the threads blocked in the provider while the source holds its fetches: those waiting
+    for a fetch in flight, and those inside the source. Lets a test release a held fetch only once
+    every caller has either joined it or started a fetch of its own, whatever the timing."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, source: FakeSource) -> None:
+        from common_plugin._secret_state import Flight
+
+        self._changed = threading.Condition()
+        self.count = 0
+        original_wait = Flight.wait
+
+        def observed_wait(flight: Flight) -> ManagedCredential:
+            self._arrive()
+            return original_wait(flight)
+
+        monkeypatch.setattr(Flight, "wait", observed_wait)
+        source.on_enter = self._arrive
+
+    def _arrive(self) -> None:
+        with self._changed:
+            self.count += 1
+            self._changed.notify_all()
+
+    def wait_for(self, n: int) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self.count >= n, WAIT)
+
+
 def test_concurrent_forced_refreshes_share_one_fetch(
-    provider: CredentialsProvider, source: FakeSource
+    provider: CredentialsProvider, source: FakeSource, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     provider.get(NAME)
     source.set(NAME, "LTAIsecondkey002", version="v2")
+    blocked = Blocked(monkeypatch, source)
     source.hold()
     threads, results = start_threads(8, lambda: provider.refresh(NAME))
-    assert source.entered.wait(WAIT)
+    assert blocked.wait_for(8)  # the leader in the held fetch, 7 joiners waiting for it
     source.release()
     join_all(threads)
+    assert source.calls[NAME] == 2  # the first get + one fetch for all 8 forced refreshes
+    assert len({id(r) for r in results}) == 1
     assert all(isinstance(r, ManagedCredential) and r.access_key_id == "LTAIsecondkey002" for r in results)
-    assert provider.get(NAME).access_key_id == "LTAIsecondkey002"
+    assert provider.get(NAME) is results[0]
 
 
 def test_readers_never_see_a_mixed_pair_across_rotations(
@@ -637,6 +672,8 @@ class StaleFirstSource(FakeSource):
             value = self.values[secret_name]
             gate = self.gate
         self.entered.set()
+        if self.on_enter is not None:
+            self.on_enter()
         if gate is not None:
             assert gate.wait(WAIT)
         return value
