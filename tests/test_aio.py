@@ -97,6 +97,22 @@ def held(cloud: LocalAliyun, tmp_path: Path) -> Iterator[tuple[CredentialsProvid
     provider.close()
 
 
+class CountingExecutor(ThreadPoolExecutor):
+    """A thread pool that remembers every callable it was given."""
+
+    def __init__(self, max_workers: int) -> None:
+        super().__init__(max_workers=max_workers)
+        self.submitted: list[Any] = []
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        self.submitted.append(fn)
+        return super().submit(fn, *args, **kwargs)
+
+    def calls_of(self, method: Any) -> int:
+        """How many submitted callables were ``method`` with arguments bound (``functools.partial``)."""
+        return sum(1 for fn in self.submitted if getattr(fn, "func", None) == method)
+
+
 class Heartbeat:
     """A task that counts turns of the event loop: while the loop is blocked, ``ticks`` stands still."""
 
@@ -187,13 +203,20 @@ def test_200_tasks_on_a_cold_cache_fetch_once(
 ) -> None:
     provider, source = held
 
+    executor = CountingExecutor(max_workers=4)
+
     async def scenario() -> set[str]:
         creds = await asyncio.gather(*(get_async(provider, SECRET) for _ in range(TASKS)))
         return {c.access_key_id for c in creds}
 
-    ids = asyncio.run(while_fetch_is_held(source, scenario()))
+    async def main() -> set[str]:
+        asyncio.get_running_loop().set_default_executor(executor)
+        return await while_fetch_is_held(source, scenario())
+
+    ids = asyncio.run(main())
     assert ids == {cloud.current_key(SECRET).access_key_id}
     assert fetches(cloud) == 1
+    assert executor.calls_of(provider.get) == 1  # the 200 tasks shared one worker thread's call
     assert len(source.fetch_threads) == 1
     assert source.fetch_threads[0] != threading.get_ident()  # a worker thread, not the loop's
 
@@ -218,13 +241,6 @@ def test_a_cache_hit_never_leaves_the_loop(
     cloud: LocalAliyun, make_provider: Callable[..., CredentialsProvider]
 ) -> None:
     provider = make_provider(cloud)
-    submitted: list[object] = []
-
-    class CountingExecutor(ThreadPoolExecutor):
-        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
-            submitted.append(fn)
-            return super().submit(fn, *args, **kwargs)
-
     with CountingExecutor(max_workers=2) as executor:
         aio = AsyncCredentialsProvider(provider, executor=executor)
 
@@ -237,7 +253,7 @@ def test_a_cache_hit_never_leaves_the_loop(
             assert other is current  # already replaced: no hop, no fetch
 
         asyncio.run(scenario())
-    assert len(submitted) == 1
+    assert len(executor.submitted) == 1
     assert fetches(cloud) == 1
 
 
