@@ -188,7 +188,7 @@ def test_unix_socket(cloud: LocalAliyun, make_provider: Any, tmp_path: Path) -> 
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         for token, expected in ((running.token, 200), ("nope", 401)):
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-                sock.settimeout(5)
+                sock.settimeout(30)
                 sock.connect(str(path))
                 sock.sendall(
                     b"GET /credentials HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
