@@ -86,7 +86,7 @@ class Fault:
 
     kind:
         ``status``   answer ``status`` with ``code`` in the service's own error format;
-        ``latency``  wait ``seconds`` (on the injected clock's terms: real sleep, kept small) then serve;
+        ``latency``  wait ``seconds`` (real time; cut short when the emulator stops) then serve;
         ``reset``    close the connection without answering;
         ``truncate`` send headers and half the body, then close;
         ``garbage``  answer 200 with a body that is not the service's format;
