@@ -10,6 +10,10 @@ PACKAGES = find_packages(
         "sdk_core_plugin.*",
         "oss_plugin",
         "oss_plugin.*",
+        "log_plugin",
+        "log_plugin.*",
+        "maxcompute_plugin",
+        "maxcompute_plugin.*",
         "aliyun_sdk_secretsmanager_common_plugin",
         "aliyun_sdk_secretsmanager_common_plugin.*",
         "aliyun_sdk_secretsmanager_sdk_core_plugin",
@@ -30,7 +34,7 @@ INSTALL_REQUIRES = [
     "apscheduler>=3.10,<4",
 ]
 
-# Tea / OpenAPI V2 SDKs (common_plugin.tea, common_plugin.serve) and alibabacloud-oss-v2 (oss_plugin.v2).
+# Tea / OpenAPI V2 SDKs (common_plugin.adapters) and alibabacloud-oss-v2 (oss_plugin.v2).
 # Extra names are never version-like ("v2"): pip 24.1-25.3 then fails `pip install .` with
 # "InvalidVersion: 'test'" when it evaluates the `extra == ...` markers.
 TEA = [
@@ -39,9 +43,12 @@ TEA = [
     "alibabacloud-tea-openapi>=0.4.6",
     "alibabacloud-oss-v2>=1.4.1",
 ]
-# Everything a file in samples/ imports beyond install_requires: the Tea adapters plus the STS V2
-# product client that tea_v2_client.py and asyncio_provider.py call (tests/test_packaging.py checks).
-SAMPLES = [*TEA, "alibabacloud-sts20150401>=1.2.0"]
+LOG = ["aliyun-log-python-sdk>=0.9.52"]
+MAXCOMPUTE = ["pyodps>=0.13.2"]
+# Everything a file in samples/ imports beyond install_requires: the Tea adapters, the STS V2 product
+# client that tea_v2_client.py and asyncio_provider.py call, and the Log Service and MaxCompute SDKs
+# (tests/test_packaging.py checks).
+SAMPLES = [*TEA, "alibabacloud-sts20150401>=1.2.0", *LOG, *MAXCOMPUTE]
 
 EXTRAS = {
     "test": [
@@ -57,6 +64,10 @@ EXTRAS = {
     "prometheus": ["prometheus_client>=0.17"],
     "tea": TEA,
     "samples": SAMPLES,
+    # Log Service (log_plugin): LogClient and its logging handlers.
+    "log": LOG,
+    # MaxCompute (maxcompute_plugin): PyODPS's ODPS entry object (a binary wheel; brings pyarrow).
+    "maxcompute": MAXCOMPUTE,
     # Peers measured by benchmarks/bench_read.py (offline: stubbed refreshes and clients).
     "bench": [
         "botocore>=1.34",
@@ -79,6 +90,8 @@ setup(
         "common_plugin": ["py.typed"],
         "sdk_core_plugin": ["py.typed"],
         "oss_plugin": ["py.typed"],
+        "log_plugin": ["py.typed"],
+        "maxcompute_plugin": ["py.typed"],
     },
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,

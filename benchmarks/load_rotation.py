@@ -5,7 +5,9 @@ emulator, which checks each HMAC signature against the key it names: a request s
 AccessKeyId of one version and the secret of another is refused with ``SignatureDoesNotMatch``, so
 "zero failures and zero SignatureDoesNotMatch" proves every request used a pair of one version.
 
-Rotations happen while the threads run, at even fractions of the calls, in turn:
+Rotations happen while the threads run, at even fractions of the calls (a call more than
+``threads`` calls past a mark waits for that rotation, so no thread schedule can finish the run
+before a rotation), in turn:
 
 * ``revoke``: the old key is deleted at once, so in-flight users are rejected and recover through
   one reactive refresh (single-flight) and one retry;
@@ -88,8 +90,9 @@ def run(threads: int, calls_per_thread: int, rotations: int = 3, workdir: Path |
         total = threads * calls_per_thread
         marks = [total * (i + 1) // (rotations + 1) for i in range(rotations)]
         reached = [threading.Event() for _ in marks]
+        rotated = [threading.Event() for _ in marks]
         lock = threading.Lock()
-        done = 0
+        done = started = 0
         failures: list[str] = []
         start = threading.Barrier(threads + 1)
 
@@ -101,9 +104,18 @@ def run(threads: int, calls_per_thread: int, rotations: int = 3, workdir: Path |
             return req
 
         def worker() -> None:
-            nonlocal done
+            nonlocal done, started
             start.wait()
             for _ in range(calls_per_thread):
+                with lock:
+                    index = started
+                    started += 1
+                # A call well past a mark waits for that mark's rotation, so every rotation happens
+                # while calls remain, however the threads are scheduled (the ``threads`` calls after
+                # the mark run on, in flight while the key rotates).
+                for mark, event in zip(marks, rotated, strict=True):
+                    if index >= mark + threads:
+                        event.wait()
                 try:
                     client.do_action_with_exception(request())
                 except Exception as exc:  # noqa: BLE001 - every failure is counted and reported
@@ -133,6 +145,7 @@ def run(threads: int, calls_per_thread: int, rotations: int = 3, workdir: Path |
                 scheduler.run_due(clock.time())  # the proactive refresh, while the threads run
                 clock.advance(GRACE_SECONDS + 1)  # then the old key expires
             key_ids.append(cloud.current_key(SECRET_NAME).access_key_id)
+            rotated[index].set()
         for thread in workers:
             thread.join()
         report.seconds = time.perf_counter() - began

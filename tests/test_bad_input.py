@@ -38,7 +38,7 @@ from common_plugin.scheduler import BackgroundScheduler
 from common_plugin.sources.dkms import DkmsSource
 from common_plugin.testing import Fault, LocalAliyun
 
-WAIT = 10.0
+WAIT = 30.0  # seconds; a safety net against a hang, never reached when the code works
 MARK = "ZQXJ"  # begins every raw input below; a message containing it echoed the input
 
 # -- property-based: the secret parser ------------------------------------------------------------

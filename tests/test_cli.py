@@ -145,7 +145,7 @@ def test_emulator_command_prints_a_ready_config_and_stops(tmp_path: Path) -> Non
         assert cli.main(["check", "--config", str(properties)]) == 0
     finally:
         stop.set()
-        runner.join(timeout=10)
+        runner.join(timeout=60)
     assert not runner.is_alive()
 
 

@@ -226,14 +226,14 @@ def test_fork_while_a_fetch_holds_the_store_lock(tmp_path: Path, env_key: Enviro
         source.hold()
         held = threading.Thread(target=provider.refresh, args=(NAME,))
         held.start()
-        assert source.entered.wait(10)  # the parent's thread now holds the store lock, mid-fetch
+        assert source.entered.wait(30)  # the parent's thread now holds the store lock, mid-fetch
 
         def child() -> int:
             source.gate = None
             return 0 if provider.refresh(NAME) else 1
 
-        status = run_in_child(child, timeout=20, in_parent=source.release)
-        held.join(10)
+        status = run_in_child(child, timeout=60, in_parent=source.release)
+        held.join(30)
         assert status == 0
     finally:
         provider.close()

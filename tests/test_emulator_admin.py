@@ -27,7 +27,7 @@ def _admin(
     url = cloud.admin_url + path  # always http://127.0.0.1:PORT/...
     request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback admin URL
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback admin URL
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import random
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +14,10 @@ from aliyunsdkcore.client import AcsClient
 from aliyunsdkkms.request.v20160120.GetSecretValueRequest import GetSecretValueRequest
 
 from common_plugin.testing import THROTTLING, Fault, LocalAliyun
+from common_plugin.testing import server as server_module
+
+LONG_LATENCY = 600.0  # seconds: never waited out, stop() cuts it short
+SAFETY_NET = 60.0  # seconds; only reached when stop() is broken
 
 
 def _client(cloud: LocalAliyun, **kwargs: Any) -> AcsClient:
@@ -89,15 +92,30 @@ def test_garbage_body(cloud: LocalAliyun) -> None:
 
 
 def test_latency_fault(cloud: LocalAliyun) -> None:
-    cloud.inject_fault("kms", Fault("latency", seconds=0.5))
+    # Far beyond the client's 0.1 s timeout, so no amount of load can make the answer arrive first;
+    # stop() cuts the wait short, so the teardown does not pay for it.
+    cloud.inject_fault("kms", Fault("latency", seconds=LONG_LATENCY))
     with pytest.raises(ClientException) as info:
         _get(_client(cloud, timeout=0.1))
     assert info.value.get_error_code() == "SDK.HttpError"
+    assert cloud.state.faults["kms"].take() is None  # the one planned latency was used up
 
-    cloud.inject_fault("kms", Fault("latency", seconds=0.05))
-    began = time.monotonic()
+    cloud.inject_fault("kms", Fault("latency", seconds=0.05))  # shorter than the timeout: served late
     assert json.loads(_get(_client(cloud)))["SecretName"] == "db"
-    assert time.monotonic() - began >= 0.05
+    assert cloud.state.faults["kms"].take() is None
+
+
+def test_stop_cuts_a_latency_fault_short(local_aliyun_factory: Callable[..., LocalAliyun]) -> None:
+    cloud = local_aliyun_factory()
+    cloud.create_generic_secret("db", "x")
+    cloud.inject_fault("kms", Fault("latency", seconds=LONG_LATENCY))
+    with pytest.raises(ClientException):
+        _get(_client(cloud, timeout=0.1))  # a handler thread is now sleeping in the fault
+    stopper = threading.Thread(target=cloud.stop, daemon=True)
+    stopper.start()
+    stopper.join(SAFETY_NET)  # waiting the latency out would take LONG_LATENCY
+    assert not stopper.is_alive()
+    assert cloud.count("kms", "GetSecretValue") == 1  # the late request was still answered and counted
 
 
 def test_count_limits_a_fault(cloud: LocalAliyun) -> None:
@@ -134,7 +152,7 @@ def test_fault_matched_by_action(cloud: LocalAliyun) -> None:
 
 
 def test_stop_closes_keep_alive_connections_and_joins_threads(
-    local_aliyun_factory: Callable[..., LocalAliyun],
+    local_aliyun_factory: Callable[..., LocalAliyun], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = set(threading.enumerate())
     cloud = local_aliyun_factory()
@@ -143,10 +161,13 @@ def test_stop_closes_keep_alive_connections_and_joins_threads(
     for _ in range(3):
         _get(client)  # one pooled keep-alive connection stays open and idle
     assert cloud.count("kms", "GetSecretValue") == 3
-    began = time.monotonic()
-    cloud.stop()
-    cloud.stop()  # idempotent
-    assert time.monotonic() - began < 1.0
+    # A handler blocked on the idle connection would only notice the end of its (hour-long here)
+    # keep-alive timeout: stop() must close the connection itself to return.
+    monkeypatch.setattr(server_module._Handler, "timeout", 3600.0)
+    stopper = threading.Thread(target=lambda: (cloud.stop(), cloud.stop()), daemon=True)  # idempotent
+    stopper.start()
+    stopper.join(SAFETY_NET)
+    assert not stopper.is_alive()
     assert set(threading.enumerate()) - before == set()
 
 

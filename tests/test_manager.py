@@ -16,7 +16,7 @@ from common_plugin.provider import CredentialsProvider
 from common_plugin.scheduler import ManualScheduler
 from common_plugin.sources.base import SecretSource
 
-WAIT = 10.0
+WAIT = 30.0  # seconds; a safety net against a hang, never reached when the code works
 
 
 class StaticSource(SecretSource):

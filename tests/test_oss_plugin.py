@@ -288,6 +288,7 @@ def test_revoked_key_refreshes_once_and_retries_once(
     assert cloud.count("oss", "GetObject", old.access_key_id) == 1
     assert cloud.count("oss", "GetObject", new.access_key_id) == 1
     assert fetches(cloud) == 2
+    assert provider.status().counters["retries"] == 1  # the retry is reported to the provider
     retry_lines = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
     assert len(retry_lines) == 1 and new.masked_access_key_id in retry_lines[0]
     assert new.access_key_id not in caplog.text and new.access_key_secret not in caplog.text
@@ -400,6 +401,13 @@ class ReadOnlyStream:
         return self._inner.read(amt)
 
 
+class SaysNotSeekable(io.BytesIO):
+    """A stream with ``seek``/``tell`` whose ``seekable()`` says no (a wrapper over a pipe, say)."""
+
+    def seekable(self) -> bool:
+        return False
+
+
 def _progress_sink(consumed: int, total: int | None) -> None:
     return None
 
@@ -509,6 +517,7 @@ def test_capture_body_rules() -> None:
     assert _retry.capture_body(oss2.utils.make_crc_adapter(gen())) is None
     assert _retry.capture_body(ReadOnlyStream(b"x")) is None
     assert _retry.capture_body(oss2.utils.make_crc_adapter(ReadOnlyStream(b"x"))) is None
+    assert _retry.capture_body(SaysNotSeekable(b"x")) is None  # its own word, though seek() exists
     cipher = oss2.utils.make_cipher_adapter(b"abc", lambda chunk: chunk)
     assert _retry.capture_body(cipher) is None
 

@@ -18,12 +18,13 @@ from forking import run_in_child
 from common_plugin.clock import ManualClock
 from common_plugin.credentials import ManagedCredential, SecretValue
 from common_plugin.exceptions import MalformedSecretError, ProviderClosedError, SecretFetchError
+from common_plugin.observability import EventKind
 from common_plugin.provider import CredentialsProvider
 from common_plugin.refresh_policy import RefreshPolicy
 from common_plugin.scheduler import ManualScheduler
 from common_plugin.sources.base import SecretSource
 
-WAIT = 10.0
+WAIT = 30.0  # seconds; a safety net against a hang, never reached when the code works
 START = 1_800_000_000.0
 NAME = "app-ak"
 
@@ -43,6 +44,7 @@ class FakeSource(SecretSource):
         self.gate: threading.Event | None = None
         self._held: list[threading.Event] = []
         self.entered = threading.Event()
+        self.on_enter: Callable[[], None] | None = None  # called by every fetch, before the gate
 
     def hold(self) -> None:
         """Make the next fetches block until :meth:`release`."""
@@ -76,6 +78,8 @@ class FakeSource(SecretSource):
             error = self.errors.pop(0) if self.errors else None
             gate = self.gate
         self.entered.set()
+        if self.on_enter is not None:
+            self.on_enter()
         if gate is not None:
             assert gate.wait(WAIT)
         with self._lock:
@@ -184,18 +188,83 @@ def test_cold_gets_are_single_flight_and_secrets_do_not_block_each_other(
     assert_consistent(results[0])
 
 
+class Blocked:
+    """Counts the threads blocked in the provider while the source holds its fetches: those waiting
+    for a fetch in flight, and those inside the source. Lets a test release a held fetch only once
+    every caller has either joined it or started a fetch of its own, whatever the timing."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, source: FakeSource) -> None:
+        from common_plugin._secret_state import Flight
+
+        self._changed = threading.Condition()
+        self.count = 0
+        original_wait = Flight.wait
+
+        def observed_wait(flight: Flight) -> ManagedCredential:
+            self._arrive()
+            return original_wait(flight)
+
+        monkeypatch.setattr(Flight, "wait", observed_wait)
+        source.on_enter = self._arrive
+
+    def _arrive(self) -> None:
+        with self._changed:
+            self.count += 1
+            self._changed.notify_all()
+
+    def wait_for(self, n: int) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self.count >= n, WAIT)
+
+
+def test_a_get_that_missed_the_cache_while_a_fetch_ended_does_not_fetch_again(
+    provider: CredentialsProvider, source: FakeSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader that missed the lock-free lookup just before the fetch it would have joined ended
+    must find the result under the lock, not start a second fetch. The reader is paused in exactly
+    that window (between its miss and the state lock) until the fetch has ended."""
+    missed, proceed = threading.Event(), threading.Event()
+    original_state = CredentialsProvider._state
+
+    def paused_state(self: CredentialsProvider, name: str) -> Any:
+        if threading.current_thread().name == "late":
+            missed.set()
+            assert proceed.wait(WAIT)
+        return original_state(self, name)
+
+    monkeypatch.setattr(CredentialsProvider, "_state", paused_state)
+    source.hold()
+    first: list[ManagedCredential] = []
+    leader = threading.Thread(target=lambda: first.append(provider.get(NAME)))
+    leader.start()
+    assert source.entered.wait(WAIT)
+    late_result: list[ManagedCredential] = []
+    late = threading.Thread(target=lambda: late_result.append(provider.get(NAME)), name="late")
+    late.start()
+    assert missed.wait(WAIT)  # the late reader found no cached key
+    source.release()
+    join_all([leader])  # the fetch has ended and its key is cached
+    proceed.set()
+    join_all([late])
+    assert source.calls[NAME] == 1
+    assert late_result == first
+
+
 def test_concurrent_forced_refreshes_share_one_fetch(
-    provider: CredentialsProvider, source: FakeSource
+    provider: CredentialsProvider, source: FakeSource, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     provider.get(NAME)
     source.set(NAME, "LTAIsecondkey002", version="v2")
+    blocked = Blocked(monkeypatch, source)
     source.hold()
     threads, results = start_threads(8, lambda: provider.refresh(NAME))
-    assert source.entered.wait(WAIT)
+    assert blocked.wait_for(8)  # the leader in the held fetch, 7 joiners waiting for it
     source.release()
     join_all(threads)
+    assert source.calls[NAME] == 2  # the first get + one fetch for all 8 forced refreshes
+    assert len({id(r) for r in results}) == 1
     assert all(isinstance(r, ManagedCredential) and r.access_key_id == "LTAIsecondkey002" for r in results)
-    assert provider.get(NAME).access_key_id == "LTAIsecondkey002"
+    assert provider.get(NAME) is results[0]
 
 
 def test_readers_never_see_a_mixed_pair_across_rotations(
@@ -298,6 +367,94 @@ def test_rejected_key_returned_again_gives_none_and_does_not_loop(
     source.set(NAME, "LTAIsecondkey002", version="v2")
     assert provider.refresh_rejected(NAME, old) is provider.get(NAME)
     assert source.calls[NAME] == 3
+
+
+def test_a_failed_reactive_fetch_drops_the_key_as_its_flight_ends(
+    provider: CredentialsProvider, source: FakeSource
+) -> None:
+    """The drop happens in the critical section that ends the flight: whatever runs first after it
+    (here an event listener on the fetching thread) already finds the rejected key gone."""
+    old = provider.get(NAME)
+    seen: list[ManagedCredential | None] = []
+    provider.add_event_listener(
+        lambda event: seen.append(provider.peek(NAME)) if event.kind is EventKind.FETCH_FAILED else None
+    )
+    source.errors.append(SecretFetchError("down", secret_name=NAME, retryable=True))
+    assert provider.refresh_rejected(NAME, old) is None
+    assert seen == [None]
+
+
+def test_the_rejected_key_returned_again_is_suppressed_as_its_flight_ends(
+    provider: CredentialsProvider, source: FakeSource
+) -> None:
+    """A report of the same rejected key that arrives just as the fetch brings that key back (here
+    from an event listener on the fetching thread) is already suppressed: no second fetch."""
+    old = provider.get(NAME)
+    nested: list[ManagedCredential | None] = []
+    asked: list[bool] = []
+
+    def report_again(event: Any) -> None:
+        if event.kind is EventKind.FETCH_SUCCEEDED and not asked:
+            asked.append(True)
+            nested.append(provider.refresh_rejected(NAME, old))
+
+    provider.add_event_listener(report_again)
+    assert provider.refresh_rejected(NAME, old) is None
+    assert nested == [None]
+    assert source.calls[NAME] == 2  # the first get + one reactive fetch
+
+
+def test_a_rejection_that_joined_a_failing_forced_refresh_drops_and_suppresses_the_key(
+    provider: CredentialsProvider, source: FakeSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The thread that reported the rejection joined a fetch it did not start (a forced refresh,
+    which keeps the cached key when it fails): it applies the rejection outcome itself."""
+    old = provider.get(NAME)
+    blocked = Blocked(monkeypatch, source)
+    source.errors.append(SecretFetchError("down", secret_name=NAME, retryable=True))
+    source.hold()
+    forced_errors: list[BaseException] = []
+
+    def forced() -> None:
+        try:
+            provider.refresh(NAME)
+        except SecretFetchError as exc:
+            forced_errors.append(exc)
+
+    leader = threading.Thread(target=forced)
+    leader.start()
+    assert blocked.wait_for(1)  # the forced refresh is in the source
+    result: list[ManagedCredential | None] = []
+    joiner = threading.Thread(target=lambda: result.append(provider.refresh_rejected(NAME, old)))
+    joiner.start()
+    assert blocked.wait_for(2)  # the rejection joined it
+    source.release()
+    join_all([leader, joiner])
+    assert len(forced_errors) == 1 and result == [None]
+    assert source.calls[NAME] == 2
+    assert provider.peek(NAME) is None  # dropped: it was rejected and could not be replaced
+    assert provider.refresh_rejected(NAME, old) is None  # suppressed: no fetch
+    assert source.calls[NAME] == 2
+
+
+@pytest.mark.parametrize("changed", ["secret", "token"])
+def test_a_version_that_changes_only_the_secret_or_the_token_is_a_new_key(
+    provider: CredentialsProvider, source: FakeSource, changed: str
+) -> None:
+    def version(secret: str, token: str) -> str:
+        return json.dumps(
+            {"AccessKeyId": "LTAIsamekeyid001", "AccessKeySecret": secret, "SecurityToken": token}
+        )
+
+    source.set_raw(NAME, version("secret-one-0001", "token-one-0001"))
+    old = provider.get(NAME)
+    if changed == "secret":
+        source.set_raw(NAME, version("secret-two-0002", "token-one-0001"))
+    else:
+        source.set_raw(NAME, version("secret-one-0001", "token-two-0002"))
+    fresh = provider.refresh_rejected(NAME, old)
+    assert fresh is not None and fresh is provider.get(NAME)
+    assert (fresh.access_key_secret, fresh.security_token) != (old.access_key_secret, old.security_token)
 
 
 def test_fetch_failure_after_rejection_drops_the_key_and_next_get_fetches(
@@ -437,6 +594,32 @@ def test_the_chain_survives_ten_failures_of_mixed_types_and_recovers(
     sched.run_due(clock.time())
     assert provider.get(NAME).access_key_id == "LTAIsecondkey002"
     assert only_job(sched) >= clock.time() + RefreshPolicy().min_interval_seconds
+
+
+class CeilingRandom(random.Random):
+    """Every jitter and backoff draw takes its upper bound, so delays are exact."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+def test_a_success_resets_the_backoff(source: FakeSource, sched: ManualScheduler, clock: ManualClock) -> None:
+    provider = CredentialsProvider(source, clock=clock, scheduler=sched, rng=CeilingRandom())
+    provider.get(NAME)
+    policy = RefreshPolicy()
+
+    def run_next_job() -> float:
+        clock.set(only_job(sched))
+        assert sched.run_due(clock.time()) == 1
+        return only_job(sched) - clock.time()
+
+    source.errors.extend(SecretFetchError("5xx", secret_name=NAME, retryable=True) for _ in range(4))
+    delays = [run_next_job() for _ in range(4)]
+    assert delays == [policy.backoff_base_seconds * 2.0**n for n in range(1, 5)]
+    run_next_job()  # succeeds
+    source.errors.append(SecretFetchError("5xx", secret_name=NAME, retryable=True))
+    assert run_next_job() == policy.backoff_base_seconds * 2.0  # the first failure again, not the fifth
+    provider.close()
 
 
 def test_malformed_secret_in_background_keeps_the_chain(
@@ -637,6 +820,8 @@ class StaleFirstSource(FakeSource):
             value = self.values[secret_name]
             gate = self.gate
         self.entered.set()
+        if self.on_enter is not None:
+            self.on_enter()
         if gate is not None:
             assert gate.wait(WAIT)
         return value

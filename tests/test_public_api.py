@@ -81,6 +81,25 @@ PUBLIC = {
     },
     "common_plugin.cli.serve": {"add_serve_command", "run_serve"},
     "oss_plugin.v2": {"ManagedOssV2CredentialsProvider", "ManagedOssV2Retryer", "configure"},
+    "common_plugin.adapters.pinned": {
+        "ClientLease",
+        "PinnedCredentials",
+        "call_with_one_retry",
+        "rewinder_for",
+    },
+    "maxcompute_plugin": {
+        "ManagedOdpsAccount",
+        "ManagedRestClient",
+        "MaxComputeAKExpireHandler",
+        "ProxyOdps",
+    },
+    "log_plugin": {
+        "LogAKExpireHandler",
+        "ManagedLogCredentialsProvider",
+        "ManagedQueuedLogHandler",
+        "ManagedSimpleLogHandler",
+        "ProxyLogClient",
+    },
 }
 
 

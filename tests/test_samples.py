@@ -34,6 +34,8 @@ MINE = (
     "proxy_bucket_upload_download",
     "custom_expire_handler",
     "rotation_listener",
+    "log_service_client",
+    "maxcompute_client",
 )
 UNMASKED_KEY_ID = re.compile(r"LTAI[0-9A-Za-z]{8,}")
 
@@ -218,6 +220,66 @@ def test_rotation_listener(cloud: LocalAliyun, capsys: pytest.CaptureFixture[str
     assert dkms_fetches(cloud) == 2
     out = capsys.readouterr().out
     assert f"{old} -> {new}" in out
+    assert_only_masked_ids(out)
+
+
+def test_log_service_client(
+    local_aliyun: LocalAliyun,
+    default_manager: manager_module.ProviderManager,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sample = load_sample("log_service_client")
+    cloud = local_aliyun
+    cloud.create_ram_secret(sample.SECRET_NAME)
+    cloud.create_logstore("demo-project", "demo-logs")
+    before = cloud.current_key(sample.SECRET_NAME).access_key_id
+    found = sample.main(
+        cloud.write_properties(secret_names=[sample.SECRET_NAME]),
+        cloud.log_endpoint,
+        "demo-project",
+        "demo-logs",
+        rotate=lambda: cloud.rotate(sample.SECRET_NAME),
+        prepare=cloud.configure_log_client,
+    )
+    after = cloud.current_key(sample.SECRET_NAME).access_key_id
+    assert found == ["before the rotation", "after the rotation"]
+    assert cloud.count("log", "PutLogs", before) == 2  # the first call, and the rejected one
+    assert cloud.count("log", "PutLogs", after) == 1  # its one retry
+    assert dkms_fetches(cloud) == 2
+    assert default_manager.peek() is None  # the client's shutdown released the default provider
+    out = capsys.readouterr().out
+    # The rotation is visible: each line names the key it was signed with.
+    assert f"before the rotation: signed with {mask_access_key_id(before)}" in out
+    assert f"after the rotation: signed with {mask_access_key_id(after)}" in out
+    assert_only_masked_ids(out)
+
+
+def test_maxcompute_client(
+    local_aliyun: LocalAliyun,
+    default_manager: manager_module.ProviderManager,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sample = load_sample("maxcompute_client")
+    cloud = local_aliyun
+    cloud.create_ram_secret(sample.SECRET_NAME)
+    cloud.create_maxcompute_table("demo_project", "events")
+    before = cloud.current_key(sample.SECRET_NAME).access_key_id
+    names = sample.main(
+        cloud.write_properties(secret_names=[sample.SECRET_NAME]),
+        cloud.maxcompute_url,
+        "demo_project",
+        "events",
+        rotate=lambda: cloud.rotate(sample.SECRET_NAME),
+    )
+    after = cloud.current_key(sample.SECRET_NAME).access_key_id
+    assert names == ["events"]
+    assert cloud.count("maxcompute", "ListTables", before) == 1  # rejected once
+    assert cloud.count("maxcompute", "ListTables", after) == 1  # and retried once
+    assert dkms_fetches(cloud) == 2
+    assert default_manager.peek() is None  # the client's shutdown released the default provider
+    out = capsys.readouterr().out
+    assert f"events exists: True, signed with {mask_access_key_id(before)}" in out
+    assert f"tables: ['events'], signed with {mask_access_key_id(after)}" in out
     assert_only_masked_ids(out)
 
 

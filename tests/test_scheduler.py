@@ -15,7 +15,7 @@ from common_plugin.scheduler import (
     release_shared_scheduler,
 )
 
-WAIT = 10.0
+WAIT = 30.0  # seconds; a safety net against a hang, never reached when the code works
 
 
 # -- ManualScheduler -------------------------------------------------------------------------
@@ -100,24 +100,36 @@ def test_background_late_job_still_runs(background: BackgroundScheduler) -> None
     assert done.wait(WAIT)
 
 
-def test_background_replace_and_cancel(background: BackgroundScheduler) -> None:
-    ran: list[str] = []
-    done = threading.Event()
-    background.schedule("x", time.time() + 3600, lambda: ran.append("old"))
+def test_background_replace_and_cancel() -> None:
+    # One worker, held busy by a gated job, so the order of events never depends on timing: "y"
+    # is due at once but cannot run before the gate opens, and is cancelled before that (whether
+    # apscheduler has already handed it to the pool or not); "z", due after it, runs after it.
+    sched = BackgroundScheduler(max_workers=1)
+    try:
+        ran: list[str] = []
+        done = threading.Event()
+        sched.schedule("x", time.time() + 3600, lambda: ran.append("old"))
 
-    def new() -> None:
-        ran.append("new")
-        done.set()
+        def new() -> None:
+            ran.append("new")
+            done.set()
 
-    background.schedule("x", time.time(), new)
-    assert done.wait(WAIT)
-    background.schedule("y", time.time() + 0.05, lambda: ran.append("cancelled"))
-    background.cancel("y")
-    after = threading.Event()
-    background.schedule("z", time.time() + 0.2, after.set)
-    assert after.wait(WAIT)
-    assert ran == ["new"]
-    assert background.next_run_at("x") is None
+        sched.schedule("x", time.time(), new)
+        assert done.wait(WAIT)
+        assert sched.next_run_at("x") is None
+        busy, gate = threading.Event(), threading.Event()
+        sched.schedule("blocker", time.time() - 2, lambda: (busy.set(), gate.wait(WAIT)))
+        assert busy.wait(WAIT)
+        sched.schedule("y", time.time() - 1, lambda: ran.append("cancelled"))
+        sched.cancel("y")
+        after = threading.Event()
+        sched.schedule("z", time.time(), after.set)
+        gate.set()
+        assert after.wait(WAIT)
+        assert ran == ["new"]
+        assert sched.next_run_at("y") is None
+    finally:
+        sched.shutdown()
 
 
 def test_background_job_rescheduling_itself_while_running_is_not_skipped(

@@ -56,7 +56,7 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str,
     """A plain HTTP client: the stand-in for a process in another language."""
     request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - loopback only
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
             return response.status, json.load(response)
     except urllib.error.HTTPError as error:
         return error.code, json.load(error)
@@ -65,12 +65,17 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str,
 def test_the_real_sdk_uri_provider_reads_it(cloud: LocalAliyun, server: CredentialsServer) -> None:
     key = cloud.current_key(SECRET)
     uri_provider = URLCredentialsProvider(uri=server.credentials_uri())
+    before = time.time()
     credentials = uri_provider.get_credentials()
+    after = time.time()
     assert credentials.get_access_key_id() == key.access_key_id
     assert credentials.get_access_key_secret() == key.access_key_secret
     assert credentials.get_security_token() == ""
-    # Expiration: 15 min (the SDK's margin) + max_age ahead, so the SDK comes back in about a minute
-    assert 0 < credentials.get_expiration() - time.time() - 15 * 60 <= 61
+    # Expiration: 15 min (the SDK's margin) + max_age (60 s) after the server answered, to the whole
+    # second, so the SDK comes back in about a minute. The server's "now" lies between the two
+    # readings of the clock around the call: a bracket, however long the call took.
+    ahead = 15 * 60 + 60
+    assert int(before) + ahead <= credentials.get_expiration() <= after + ahead
     client = CredentialClient(
         CredentialConfig(type="credentials_uri", credentials_uri=server.credentials_uri())
     )
@@ -134,7 +139,7 @@ def test_ssrf_and_dns_rebinding_defences(server: CredentialsServer) -> None:
     assert get(url, {**auth, "X-Forwarded-For": "10.0.0.1"})[0] == 403  # came through a proxy
     assert get(url + "/other-secret", auth)[0] == 404  # only the named secrets are served
     assert get(server.base_url + "/", auth)[0] == 404
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     conn.request("POST", "/credentials", headers=auth)
     assert conn.getresponse().status == 405
     conn.close()
@@ -186,7 +191,7 @@ def test_unix_socket(cloud: LocalAliyun, make_provider: Any, tmp_path: Path) -> 
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         for token, expected in ((running.token, 200), ("nope", 401)):
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-                sock.settimeout(5)
+                sock.settimeout(30)
                 sock.connect(str(path))
                 sock.sendall(
                     b"GET /credentials HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("common_plugin", "sdk_core_plugin", "oss_plugin")
+PACKAGES = ("common_plugin", "sdk_core_plugin", "oss_plugin", "log_plugin", "maxcompute_plugin")
 EXCLUDED = (ROOT / "common_plugin" / "testing",)
 # ignoreSslCerts: the DKMS config option; verify: ProxyAcsClient's own AcsClient argument, passed through.
 USER_OPTIONS = ("ignoreSslCerts", "verify")

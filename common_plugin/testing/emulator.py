@@ -22,6 +22,10 @@ dkms          ``dkms_endpoint``          HTTPS, when ``common_plugin.testing.dkm
                                          importable
 oss           ``oss_endpoint``           HTTP (``http://127.0.0.1:PORT``), when
                                          ``...testing.oss`` is
+log           ``log_endpoint``           HTTP (``127.0.0.1:PORT``, what ``LogClient``
+                                         takes); Log Service
+maxcompute    ``maxcompute_url``         HTTP (``http://127.0.0.1:PORT/api``, what ``ODPS``
+                                         takes); MaxCompute
 ============  =========================  ===================================================
 
 ``*_endpoint`` values are ``127.0.0.1:PORT`` (what ``add_endpoint`` and a DKMS endpoint take);
@@ -180,6 +184,8 @@ class LocalAliyun:
         self.sts = StsService(self.state)
         self.dkms: Any = None
         self.oss: Any = None
+        self.log_service: Any = None
+        self.maxcompute: Any = None
         self.gateway_access_key: AccessKey | None = None
         self._client_key: Any = None
         self._client_key_file: Path | None = None
@@ -255,6 +261,14 @@ class LocalAliyun:
         else:
             self.oss = OssService(self.state, region=self.region_id)
             self._serve(self.oss, "oss", None)
+        from .log_service import LogService
+
+        self.log_service = LogService(self.state, region=self.region_id)
+        self._serve(self.log_service, "log", None)
+        from .maxcompute import MaxComputeService
+
+        self.maxcompute = MaxComputeService(self.state, region=self.region_id)
+        self._serve(self.maxcompute, "maxcompute", None)
 
     def stop(self) -> None:
         """Stop every listener (joining its threads) and remove an owned workdir. Idempotent.
@@ -291,6 +305,15 @@ class LocalAliyun:
     sts_endpoint = _Address("sts")
     sts_url = _Address("sts", url=True)
     admin_url = _Address("admin", url=True)
+    log_endpoint = _Address("log")  # plain HTTP; the project travels in the Host header
+
+    @property
+    def maxcompute_url(self) -> str:
+        """``http://127.0.0.1:PORT/api``: the MaxCompute REST endpoint ``odps.ODPS(endpoint=...)`` takes."""
+        server = self._servers.get("maxcompute")
+        if server is None:
+            raise RuntimeError("the maxcompute listener is not running")
+        return server.url + "/api"
 
     @property
     def dkms_endpoint(self) -> str | None:
@@ -322,6 +345,19 @@ class LocalAliyun:
         client.add_endpoint(region, "Kms", self.kms_endpoint if self.tls else self.kms_url)
         client.add_endpoint(region, "Sts", self.sts_url)
         client.add_endpoint(region, "Ecs", self.rpc_url)
+        return client
+
+    def configure_log_client(self, client: Any) -> Any:
+        """Point an ``aliyun.log.LogClient`` built with :attr:`log_endpoint` at the emulator; returns it.
+
+        The client addresses ``<project>.<endpoint host>``, and ``<project>.127.0.0.1`` resolves nowhere;
+        an IP endpoint *without a port* is sent to directly instead, with the project kept in the
+        ``Host`` header. This sets the client's flag for that (``LogClient._isRowIp``, checked against
+        aliyun-log-python-sdk 0.9.52; see docs/sdk_hooks.md), which the port hides from it.
+        """
+        if not hasattr(client, "_isRowIp"):
+            raise RuntimeError("this LogClient has no _isRowIp flag: re-check docs/sdk_hooks.md")
+        client._isRowIp = True
         return client
 
     # ---- DKMS / OSS --------------------------------------------------------------------------
@@ -373,6 +409,20 @@ class LocalAliyun:
         self._client_key, self._client_key_file = key, key_file
         self._client_key_password_file = password_file
         return key
+
+    def create_logstore(self, project: str, logstore: str) -> None:
+        """Create a Log Service project (if new) and a logstore in it."""
+        if self.log_service is None:
+            raise RuntimeError("the Log Service emulator is not running")
+        self.log_service.create_logstore(project, logstore)
+
+    def create_maxcompute_table(
+        self, project: str, table: str, columns: list[tuple[str, str]] | None = None
+    ) -> None:
+        """Create a MaxCompute project (if new) and a table in it (``(name, type)`` columns)."""
+        if self.maxcompute is None:
+            raise RuntimeError("the MaxCompute emulator is not running")
+        self.maxcompute.create_table(project, table, columns)
 
     def create_bucket(self, name: str) -> None:
         if self.oss is None:

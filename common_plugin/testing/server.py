@@ -22,7 +22,6 @@ import ssl
 import struct
 import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol, cast, runtime_checkable
 
@@ -189,7 +188,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "status":
             return service.error_response(fault.status, fault.code, _fault_message(fault.code))
         if fault.kind == "latency":
-            time.sleep(fault.seconds)
+            # Cut short by stop(): a test can inject a latency far beyond any client timeout (so a
+            # busy machine cannot make the answer arrive first) without its teardown waiting it out.
+            cast(_Server, self.server).owner.wait_stopping(fault.seconds)
             return self._serve(service, request)
         if fault.kind == "garbage":
             return service.garbage_response()
@@ -381,7 +382,7 @@ class ServiceServer:
             server.server_close()
             with server.connections_lock:
                 handlers = list(server.handler_threads)
-            for handler in handlers:  # e.g. one still sleeping in a latency fault
+            for handler in handlers:  # e.g. one woken from a latency fault, finishing its answer
                 handler.join()
             for sock in (self._wake_r, self._wake_w):
                 if sock is not None:

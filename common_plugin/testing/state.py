@@ -86,7 +86,7 @@ class Fault:
 
     kind:
         ``status``   answer ``status`` with ``code`` in the service's own error format;
-        ``latency``  wait ``seconds`` (on the injected clock's terms: real sleep, kept small) then serve;
+        ``latency``  wait ``seconds`` (real time; cut short when the emulator stops) then serve;
         ``reset``    close the connection without answering;
         ``truncate`` send headers and half the body, then close;
         ``garbage``  answer 200 with a body that is not the service's format;
@@ -165,7 +165,7 @@ class CloudState:
         seed: seeds the fault-probability generator, for repeatable runs.
     """
 
-    SERVICES = ("dkms", "kms", "kms_instance", "rpc", "sts", "oss", "admin")
+    SERVICES = ("dkms", "kms", "kms_instance", "rpc", "sts", "oss", "admin", "log", "maxcompute")
 
     def __init__(self, clock: Clock = SYSTEM_CLOCK, seed: int | None = None) -> None:
         self.clock = clock
