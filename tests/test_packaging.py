@@ -21,9 +21,6 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 ROOT = Path(__file__).resolve().parents[1]
-OUR_PACKAGES = {"common_plugin", "sdk_core_plugin", "oss_plugin"}
-
-
 @pytest.fixture(scope="module")
 def setup_arguments() -> dict[str, Any]:
     captured: dict[str, Any] = {}
@@ -38,7 +35,7 @@ def _names(requirements: list[str]) -> set[str]:
     return {canonicalize_name(Requirement(r).name) for r in requirements}
 
 
-def _third_party_imports(path: Path) -> set[str]:
+def _third_party_imports(path: Path, our_packages: set[str]) -> set[str]:
     """Top-level modules ``path`` imports that are neither stdlib nor this project's."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -46,7 +43,7 @@ def _third_party_imports(path: Path) -> set[str]:
             found.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             found.add(node.module.split(".")[0])
-    ours = {name for name in found if name in OUR_PACKAGES or name.startswith("aliyun_sdk_secretsmanager_")}
+    ours = {name for name in found if name in our_packages}
     return found - set(sys.stdlib_module_names) - ours - {"__future__"}
 
 
@@ -56,11 +53,12 @@ def test_every_sample_import_is_installable_through_the_samples_extra(
     extras = setup_arguments["extras_require"]
     allowed = _names(setup_arguments["install_requires"]) | _names(extras["samples"])
     providers = metadata.packages_distributions()
+    ours = {package.split(".")[0] for package in setup_arguments["packages"]}
     missing = []
     samples = sorted((ROOT / "samples").glob("*.py"))
     assert samples
     for sample in samples:
-        for module in sorted(_third_party_imports(sample)):
+        for module in sorted(_third_party_imports(sample, ours)):
             distributions = {canonicalize_name(d) for d in providers.get(module, [])}
             if not distributions & allowed:
                 missing.append(f"samples/{sample.name} imports {module} ({', '.join(distributions) or '?'})")
@@ -72,7 +70,7 @@ def test_the_sts_v2_client_of_two_samples_is_in_the_samples_extra(
 ) -> None:
     # the one the issue found in no extra: tea_v2_client.py and asyncio_provider.py call it
     for sample in ("tea_v2_client.py", "asyncio_provider.py"):
-        assert "alibabacloud_sts20150401" in _third_party_imports(ROOT / "samples" / sample)
+        assert "alibabacloud_sts20150401" in _third_party_imports(ROOT / "samples" / sample, set())
     extras = setup_arguments["extras_require"]
     assert "alibabacloud-sts20150401" in _names(extras["samples"])
     assert _names(extras["tea"]) <= _names(extras["samples"])

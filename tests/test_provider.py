@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from forking import run_in_child
 
+from common_plugin._snapshot_cache import SnapshotCache
 from common_plugin.clock import ManualClock
 from common_plugin.credentials import ManagedCredential, SecretValue
 from common_plugin.exceptions import MalformedSecretError, ProviderClosedError, SecretFetchError
@@ -224,15 +225,15 @@ def test_a_get_that_missed_the_cache_while_a_fetch_ended_does_not_fetch_again(
     must find the result under the lock, not start a second fetch. The reader is paused in exactly
     that window (between its miss and the state lock) until the fetch has ended."""
     missed, proceed = threading.Event(), threading.Event()
-    original_state = CredentialsProvider._state
+    original_state = SnapshotCache.state
 
-    def paused_state(self: CredentialsProvider, name: str) -> Any:
+    def paused_state(self: SnapshotCache, name: str) -> Any:
         if threading.current_thread().name == "late":
             missed.set()
             assert proceed.wait(WAIT)
         return original_state(self, name)
 
-    monkeypatch.setattr(CredentialsProvider, "_state", paused_state)
+    monkeypatch.setattr(SnapshotCache, "state", paused_state)
     source.hold()
     first: list[ManagedCredential] = []
     leader = threading.Thread(target=lambda: first.append(provider.get(NAME)))
