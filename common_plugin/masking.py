@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from collections.abc import MutableMapping, MutableSequence
 
@@ -43,10 +44,18 @@ _SEPARATOR = r"""\\*['"]?[ \t]*(?:[:=]|%(?:25)*3[ad])[ \t]*\\*['"]?"""
 # A value ends at what cannot be part of a token, secret or signature: whitespace, quotes, a
 # backslash (``\n`` in a repr), a query separator ``&`` (or its encoded forms), or punctuation.
 _VALUE = r"""(?:\\/|(?!%(?:25)*26)[^\s'"\\&,;<>(){}\[\]])+"""
-_NAMED = re.compile(rf"(?i)((?:{_SECRET_NAMES}){_SEPARATOR})({_VALUE})")
-_SIGNATURE = re.compile(rf"(?i)((?<![a-z0-9-])(?:x-oss-)?signature(?:=|%(?:25)*3d))({_VALUE})")
-_XML = re.compile(rf"(?i)(<({_SECRET_NAMES})>)[^<]+(</\2>)")
-_BASE64_RUN = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{32,}={0,2}(?![A-Za-z0-9+/=])")
+
+
+@functools.cache
+def _patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """The redaction patterns (named values, signatures, XML elements, base64 runs), compiled on first
+    use: importing a plugin should not pay for what only an error or a log record needs."""
+    return (
+        re.compile(rf"(?i)((?:{_SECRET_NAMES}){_SEPARATOR})({_VALUE})"),
+        re.compile(rf"(?i)((?<![a-z0-9-])(?:x-oss-)?signature(?:=|%(?:25)*3d))({_VALUE})"),
+        re.compile(rf"(?i)(<({_SECRET_NAMES})>)[^<]+(</\2>)"),
+        re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{32,}={0,2}(?![A-Za-z0-9+/=])"),
+    )
 
 
 def mask_access_key_id(access_key_id: str | None) -> str:
@@ -59,9 +68,10 @@ def mask_access_key_id(access_key_id: str | None) -> str:
 
 
 def _redact_plain(text: str) -> str:
-    text = _NAMED.sub(lambda m: m.group(1) + MASK, text)
-    text = _SIGNATURE.sub(lambda m: m.group(1) + MASK, text)
-    return _XML.sub(lambda m: m.group(1) + MASK + m.group(3), text)
+    named, signature, xml, _ = _patterns()
+    text = named.sub(lambda m: m.group(1) + MASK, text)
+    text = signature.sub(lambda m: m.group(1) + MASK, text)
+    return xml.sub(lambda m: m.group(1) + MASK + m.group(3), text)
 
 
 def _redact_base64(match: re.Match[str]) -> str:
@@ -83,7 +93,7 @@ def redact_secrets(text: str) -> str:
     :data:`MASK` (see the module docstring for the forms). Idempotent; ``text`` if nothing matched."""
     redacted = _redact_plain(text)
     if len(redacted) >= 32:
-        redacted = _BASE64_RUN.sub(_redact_base64, redacted)
+        redacted = _patterns()[3].sub(_redact_base64, redacted)
     return redacted
 
 

@@ -81,6 +81,7 @@ class _SnapshotSigner(Signer):  # type: ignore[misc]
 
 _TOKEN_PARAM = "SecurityToken"  # noqa: S105 - a parameter name (RPC query)
 _TOKEN_HEADER = "x-acs-security-token"  # noqa: S105 - a header name (ROA)
+_TOKEN_NAMES = (_TOKEN_PARAM, _TOKEN_HEADER)
 _ABSENT = object()
 
 
@@ -109,7 +110,8 @@ def _restore_caller_tokens(request: Any, before: tuple[object, object]) -> None:
     signed_requests: tuple[Any, ...] = (request, getattr(request, "request", None))
     for signed in signed_requests:
         string_to_sign = getattr(signed, "string_to_sign", None)
-        if isinstance(string_to_sign, str):
+        # Only a signed token needs redacting; the check spares every other call the full redaction.
+        if isinstance(string_to_sign, str) and any(name in string_to_sign for name in _TOKEN_NAMES):
             signed.string_to_sign = redact_secrets(string_to_sign)
 
 
