@@ -55,6 +55,25 @@ class _ManagedClient:
     _client_lock: threading.Lock
     _handler_closed: bool
 
+    def __init__(
+        self,
+        secret_name: str,
+        end_point: str,
+        project: str,
+        log_store: str,
+        topic: str | None = None,
+        fields: Any = None,
+        *,
+        provider: CredentialsProvider | None = None,
+        ak_expire_handler: object | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._init_managed(secret_name, provider, ak_expire_handler)
+        # The SDK handler this mixin precedes in the class's bases, without a key.
+        super().__init__(  # type: ignore[call-arg]
+            end_point, None, None, project, log_store, topic=topic, fields=fields, **kwargs
+        )
+
     def _init_managed(
         self, secret_name: str, provider: CredentialsProvider | None, ak_expire_handler: object | None
     ) -> None:
@@ -106,24 +125,6 @@ class ManagedSimpleLogHandler(_ManagedClient, SimpleLogHandler):
             ``region``, ``level``, ...).
     """
 
-    def __init__(
-        self,
-        secret_name: str,
-        end_point: str,
-        project: str,
-        log_store: str,
-        topic: str | None = None,
-        fields: Any = None,
-        *,
-        provider: CredentialsProvider | None = None,
-        ak_expire_handler: object | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self._init_managed(secret_name, provider, ak_expire_handler)
-        super().__init__(  # type: ignore[no-untyped-call]
-            end_point, None, None, project, log_store, topic=topic, fields=fields, **kwargs
-        )
-
     def close(self) -> None:
         """Release the client's lease (idempotent); records logged afterwards go to ``handleError``."""
         try:
@@ -147,24 +148,6 @@ class ManagedQueuedLogHandler(_ManagedClient, QueuedLogHandler):
         **kwargs: the other ``QueuedLogHandler`` arguments (``queue_size``, ``put_wait``,
             ``close_wait``, ``batch_size``, ``auth_version``, ``region``, ``level``, ...).
     """
-
-    def __init__(
-        self,
-        secret_name: str,
-        end_point: str,
-        project: str,
-        log_store: str,
-        topic: str | None = None,
-        fields: Any = None,
-        *,
-        provider: CredentialsProvider | None = None,
-        ak_expire_handler: object | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self._init_managed(secret_name, provider, ak_expire_handler)
-        super().__init__(  # type: ignore[no-untyped-call]
-            end_point, None, None, project, log_store, topic=topic, fields=fields, **kwargs
-        )
 
     def close(self) -> None:
         """Send what is queued (for up to ``close_wait`` seconds, as the SDK's ``stop``), then release

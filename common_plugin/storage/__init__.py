@@ -8,8 +8,9 @@ reads it before fetching and writes it after; it depends on configuration and cr
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .cache_keys import CacheKeyDecryptor, load_decryptor_class
@@ -26,12 +27,6 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _HOMES)
 
 __all__ = ["CacheKeyDecryptor", "EncryptedFileStore", "SecretStore", "StoredSecret", "load_decryptor_class"]
