@@ -198,6 +198,15 @@ def main() -> int:
         if not args.requirement:
             notes.append(f"the package itself (`--no-deps`): {_mb(results[-1]['bytes'])} in site-packages")
     python = f"{_util.python_label()}; a fresh venv per set; pip chose the versions on the day of the run"
+    if not args.requirement:
+        ours, legacy = rows[0], rows[1]
+        _util.summary(
+            "plain install (`benchmarks/bench_install_size.py`)",
+            f"{ours[1]} distributions, {ours[2]} in site-packages; {ours[3]}",
+            f"{legacy[0]}: {legacy[1]} distributions, {legacy[2]}; {legacy[3]}",
+            "no pyOpenSSL, no protobuf, cryptography ≥ 42",
+            _util.verdict("pyopenssl" not in str(ours[3]) and "protobuf" not in str(ours[3])),
+        )
     emit(
         table(
             "Plain install size (`benchmarks/bench_install_size.py`)",
