@@ -332,6 +332,33 @@ def test_threads_in_flight_across_an_immediate_revoke_cause_one_fetch_and_one_re
     assert sorted(messages(cloud, secret)) == sorted(["warm", *(f"call-{i}" for i in range(threads_count))])
 
 
+def test_an_operation_whose_body_is_an_empty_dict_is_retried_too(
+    cloud: LocalAliyun, secret: str, provider: CredentialsProvider
+) -> None:
+    """``get_async_sql`` and ``delete_async_sql`` hand ``_send`` the body ``{}`` (0.9.52), which the
+    SDK sends as no body at all: nothing to rewind, so the rejection retry must still happen. (The
+    emulator has no async SQL: the retry is answered by a fault queued when the new key arrives.)"""
+    from aliyun.log.delete_async_sql_request import DeleteAsyncSqlRequest
+
+    from common_plugin.testing import Fault
+
+    client = make_client(cloud, secret, provider)
+    put(client, "warm", marker=secret)
+    old = provider.get(secret)
+    provider.add_listener(
+        lambda *_: cloud.inject_fault("log", Fault("status", 400, "QueryNotExist")), secret_name=secret
+    )
+    cloud.rotate(secret)  # the old key is deleted at once
+    with pytest.raises(LogException) as raised:
+        client.delete_async_sql(DeleteAsyncSqlRequest(PROJECT, "query-1"))
+    new = provider.get(secret)
+    assert new.access_key_id != old.access_key_id
+    assert raised.value.get_error_code() == "QueryNotExist"  # the retry's answer, not Unauthorized
+    assert cloud.count("log", None, old.access_key_id) == 2  # the warm-up and the rejected attempt
+    assert cloud.count("log", None, new.access_key_id) == 1
+    assert provider.status().counters["retries"] == 1
+
+
 def test_a_handler_saying_no_leaves_the_error_unchanged_and_fetches_nothing(
     cloud: LocalAliyun, secret: str, provider: CredentialsProvider
 ) -> None:
