@@ -206,6 +206,31 @@ def test_a_new_token_under_the_same_key_id_is_retried(
     assert fresh.security_token != scene.used.security_token
 
 
+def test_a_rejected_sts_token_replaced_by_a_permanent_key_is_retried_without_the_token(
+    cloud: LocalAliyun, make_provider: Callable[..., CredentialsProvider], adapter: str
+) -> None:
+    """The first attempt carried a SecurityToken; the replacement has none, and a token sent with a
+    permanent key is refused: the retry must not reuse the first attempt's token parameter/header."""
+    cloud.create_ram_secret(SECRET, with_sts_token=True)
+    scene = Scene(cloud, make_provider(cloud), adapter)
+    secret = cloud.state.get_secret(SECRET)
+    assert secret is not None
+    secret.with_sts_token = False  # the next version is a RAM user's AccessKey
+    cloud.rotate(SECRET)  # and the STS key is revoked at once
+    if adapter == "oss-v2":
+        # The SDK re-sends the first attempt's request with its x-oss-security-token header (its
+        # signer never removes one): no retry for this operation; the next one signs cleanly.
+        with pytest.raises(oss.exceptions.OperationError):
+            scene.call()
+        scene.assert_one_decision(retried=False)
+        scene.call()
+        assert cloud.count("oss", None, scene.provider.get(SECRET).access_key_id) == 1
+    else:
+        scene.call()
+        scene.assert_one_decision(retried=True)
+    assert scene.provider.get(SECRET).security_token is None
+
+
 # -- the decision itself ---------------------------------------------------------------------------
 
 
