@@ -491,6 +491,21 @@ def test_fetch_failure_after_rejection_drops_the_key_and_next_get_fetches(
     assert source.calls[NAME] == 4
 
 
+def test_a_source_closed_under_a_mandatory_refresh_is_not_served_around(
+    provider: CredentialsProvider, source: FakeSource, clock: ManualClock
+) -> None:
+    """A failed refresh in the mandatory window serves the still-valid token (an outage), but a
+    source that says it was closed is no outage: its ProviderClosedError reaches the caller."""
+    source.set(NAME, "STS.firstkey00001", SecurityToken="token-one", ExpireTimestamp=iso(START + 3600))
+    cred = provider.get(NAME)
+    clock.set(cred.mandatory_refresh_at)
+    source.errors.append(ProviderClosedError("the source was closed"))
+    with pytest.raises(ProviderClosedError):
+        provider.get(NAME)
+    source.errors.append(SecretFetchError("down", secret_name=NAME, retryable=True))
+    assert provider.get(NAME).security_token == "token-one"  # an outage: the valid token is served
+
+
 def test_transient_background_failure_keeps_serving_the_cached_key(
     provider: CredentialsProvider, source: FakeSource, sched: ManualScheduler, clock: ManualClock
 ) -> None:
