@@ -23,7 +23,9 @@ hook is needed; the order of those calls, which scopes the retry to one operatio
 
 Limits: ``Config.retry_max_attempts`` overrides the retryer's attempt count; set it to at least 2 (or
 leave it unset) or the retry after a rejection cannot happen (the provider still replaces the key,
-so the next operation signs with the new one). If an ``operation_timeout`` expires during the
+so the next operation signs with the new one). The same holds when an STS token is replaced by a
+permanent key: the SDK re-sends the first attempt's request, whose ``x-oss-security-token`` header
+its signer never removes, so that one operation is not retried. If an ``operation_timeout`` expires during the
 back-off before another attempt, the SDK gives up after ``retry_delay`` announced that attempt;
 the next operation in that thread is then taken for its continuation (it may lose its own
 rejection retry). With the asyncio client
@@ -185,6 +187,18 @@ class ManagedOssV2Retryer(Retryer):  # type: ignore[misc]
             credentials.provider, credentials.secret_name, operation.used, what=_WHAT, record=False
         )
         if fresh is None:
+            return False
+        if operation.used.security_token and not fresh.security_token:
+            # The SDK re-sends the first attempt's request, and its signer only ever adds
+            # x-oss-security-token: the retry would carry the STS token beside a permanent key,
+            # which OSS refuses. The next operation is a new request and signs cleanly.
+            _LOGGER.info(
+                "%s for secret %s was rejected; the next operation signs with the new key %s, but "
+                "this one cannot drop its STS token header, so its error stands",
+                _WHAT,
+                credentials.secret_name,
+                fresh.masked_access_key_id,
+            )
             return False
         # Recorded by get_credentials when the SDK really sends it (it may have no attempt left).
         operation.retry_with = fresh

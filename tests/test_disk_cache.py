@@ -7,6 +7,7 @@ import json
 import logging
 import multiprocessing
 import os
+import random
 import stat
 import threading
 from collections.abc import Callable
@@ -18,7 +19,10 @@ from cache_worker import run as worker_run
 from common_plugin import ConfigError, ManualClock, SecretValue
 from common_plugin.bootstrap import provider_from_config
 from common_plugin.config import load_config
+from common_plugin.provider import CredentialsProvider
+from common_plugin.refresh_policy import RefreshPolicy
 from common_plugin.scheduler import ManualScheduler
+from common_plugin.sources.factory import build_source
 from common_plugin.storage.cache_keys import CacheKeyDecryptor, EnvironmentKeyDecryptor, FileKeyDecryptor
 from common_plugin.storage.disk_cache import EncryptedFileStore
 from common_plugin.testing import LocalAliyun
@@ -257,6 +261,51 @@ def test_a_rejected_key_dropped_after_a_failed_refresh_is_not_brought_back(
         assert provider.status().counters["store_hits"] == 0
     with provider_from_config(config, scheduler=ManualScheduler(), preload=False) as restarted:
         assert restarted.get(SECRET).access_key_id == fresh.access_key_id  # the good key was stored
+
+
+def test_a_dropped_key_is_taken_out_of_the_store_for_the_next_process(
+    local_aliyun: LocalAliyun, tmp_path: Path
+) -> None:
+    from common_plugin.testing import THROTTLING
+
+    local_aliyun.create_ram_secret(SECRET)
+    config = load_config(_properties(local_aliyun, tmp_path, max_fetch_attempts="1"))
+    with provider_from_config(config, scheduler=ManualScheduler(), preload=False) as provider:
+        revoked = provider.get(SECRET)
+        local_aliyun.rotate(SECRET)  # the key is revoked at once
+        local_aliyun.inject_fault("dkms", THROTTLING, count=1)  # and the replacement fetch fails
+        assert provider.refresh_rejected(SECRET, revoked) is None  # dropped
+    # Another process (or a restart) never learnt of the rejection: the store must not hand it over.
+    with provider_from_config(config, scheduler=ManualScheduler(), preload=False) as restarted:
+        assert restarted.get(SECRET).access_key_id == local_aliyun.current_key(SECRET).access_key_id
+        assert restarted.status().counters["store_hits"] == 0
+
+
+def test_a_background_refresh_does_not_settle_for_the_copy_this_process_stored(
+    local_aliyun_factory: Callable[..., LocalAliyun], tmp_path: Path, env_key: EnvironmentKeyDecryptor
+) -> None:
+    """The store stands in for a proactive refresh only with a value newer than the one this process
+    holds: its own copy, still fresh when the jittered refresh comes, would hide a rotation made
+    without a rotation date to go by."""
+    clock = ManualClock(1_800_000_000.0)
+    cloud = local_aliyun_factory(clock=clock)
+    cloud.create_ram_secret(SECRET)
+    config = load_config(_properties(cloud, tmp_path))
+    assert config.cache_dir is not None
+    sched = ManualScheduler()
+    store = EncryptedFileStore(config.cache_dir, env_key)
+    source = build_source(config)
+    with CredentialsProvider(
+        source, clock=clock, scheduler=sched, rng=random.Random(7), owns_source=True, store=store
+    ) as provider:
+        old = provider.get(SECRET)
+        cloud.rotate(SECRET, grace_seconds=86400)  # rotated by hand: no NextRotationDate
+        (due,) = sched.jobs().values()
+        assert RefreshPolicy().is_fresh(old, due)  # made early by the jitter: the stored copy is fresh
+        clock.set(due)
+        assert sched.run_due(due) == 1
+        assert provider.get(SECRET).access_key_id == cloud.current_key(SECRET).access_key_id
+    assert cloud.count("dkms", "GetSecretValue") == 2
 
 
 def test_cache_folder_and_key_are_checked_at_load(

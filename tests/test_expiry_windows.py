@@ -22,6 +22,7 @@ from common_plugin.clock import ManualClock
 from common_plugin.config import load_config
 from common_plugin.credentials import ManagedCredential, SecretValue
 from common_plugin.exceptions import CredentialExpiredError, SecretFetchError
+from common_plugin.observability import CredentialEvent, EventKind
 from common_plugin.provider import CredentialsProvider
 from common_plugin.refresh_policy import RefreshPolicy
 from common_plugin.scheduler import ManualScheduler
@@ -91,8 +92,11 @@ def test_mandatory_window_through_an_outage_tries_once_and_serves_the_valid_toke
     expires_at = expiring(cred)
     kms_down(cloud)
     clock.set(cred.mandatory_refresh_at)
+    events: list[CredentialEvent] = []
+    provider.add_event_listener(events.append)
     served = provider.get(SECRET)  # one synchronous try, which fails: the token is still valid
     assert fetches(cloud) == 2
+    assert [(e.kind, e.reason) for e in events] == [(EventKind.FETCH_FAILED, "mandatory")]
     assert served.access_key_id == cred.access_key_id and served.security_token == cred.security_token
     assert served.mandatory_refresh_at == clock.time() + POLICY.mandatory_retry_seconds < expires_at
     clock.advance(POLICY.mandatory_retry_seconds - 1)
@@ -216,12 +220,13 @@ def test_past_expiry_with_kms_down_raises_a_typed_error_and_recovers(
     assert fresh.access_key_id == cloud.current_key(SECRET).access_key_id and expiring(fresh) > clock.time()
 
 
+@pytest.mark.parametrize("late_by", [0.0, 1.0], ids=["at-expiry", "past-expiry"])
 def test_a_token_returned_already_expired_is_refused(
-    cloud: LocalAliyun, clock: ManualClock, make_provider: MakeProvider
+    cloud: LocalAliyun, clock: ManualClock, make_provider: MakeProvider, late_by: float
 ) -> None:
     provider = make_provider(cloud, mode="gateway", clock=clock, max_fetch_attempts="1")
     expires_at = expiring(provider.get(SECRET))
-    clock.set(expires_at + 1)  # KMS is up but still holds the old version (its rotation is not running)
+    clock.set(expires_at + late_by)  # KMS is up but still holds the old version (rotation not running)
     with pytest.raises(CredentialExpiredError) as info:
         provider.get(SECRET)
     assert info.value.expired_at == expires_at and "already expired" in str(info.value)

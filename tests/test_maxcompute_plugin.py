@@ -242,6 +242,29 @@ def test_a_revoked_key_refreshes_once_and_retries_once(
     assert new.access_key_secret not in caplog.text
 
 
+def test_the_retry_signs_with_the_key_the_decision_named(
+    cloud: LocalAliyun, secret: str, provider: CredentialsProvider
+) -> None:
+    """A newer key cached between the decision and the retry (a rotation with grace, picked up by
+    another thread) does not change the retry's key: the request is pinned to its replacement."""
+    odps = make_odps(cloud, secret, provider)
+    assert odps.exist_table(TABLE)
+    newer: list[str] = []
+
+    def rotate_again(name: str, old: object, new: object) -> None:
+        if not newer:
+            cloud.rotate(secret, grace_seconds=3600)
+            newer.append(provider.refresh(secret).access_key_id)
+
+    provider.add_listener(rotate_again, secret_name=secret)
+    cloud.rotate(secret)
+    named = cloud.current_key(secret).access_key_id
+    assert odps.exist_table(TABLE)
+    assert cloud.count("maxcompute", "GetTable", named) == 1
+    assert cloud.count("maxcompute", "GetTable", newer[0]) == 0
+    assert provider.status().counters["retries"] == 1
+
+
 def test_a_new_secret_under_the_same_key_id_is_retried(
     cloud: LocalAliyun, secret: str, provider: CredentialsProvider
 ) -> None:

@@ -199,3 +199,94 @@ def test_a_retry_after_other_errors_keeps_the_operations_one_rejection_retry(
     assert result.body.read() == b"one"
     assert cloud.count("oss", "GetObject") == 3  # 503, rejection, retry with the new key
     assert fetches(cloud) == 2
+
+
+class HookedRetryer(oss.retry.StandardRetryer):  # type: ignore[misc]
+    """The SDK's standard retryer without back-off; records when it is asked for a delay and runs
+    ``hook`` (once) before the first attempt it delays."""
+
+    def __init__(self, hook: Callable[[], object] | None = None) -> None:
+        super().__init__()
+        self.hook = hook
+        self.delays: list[int] = []
+
+    def retry_delay(self, attempt: int, error: Exception) -> float:
+        self.delays.append(attempt)
+        hook, self.hook = self.hook, None
+        if hook is not None:
+            hook()
+        return 0.0
+
+
+def client_with(cloud: LocalAliyun, provider: CredentialsProvider, retryer: Any) -> oss.Client:
+    config = oss.config.load_default()
+    config.region, config.endpoint = cloud.region_id, cloud.oss_endpoint
+    config.retryer = retryer
+    return oss.Client(configure(config, provider, SECRET))
+
+
+def test_the_rejection_retry_is_sent_without_the_inner_back_off(
+    cloud: LocalAliyun, make_provider: Callable[..., CredentialsProvider]
+) -> None:
+    inner = HookedRetryer()
+    client = client_with(cloud, make_provider(cloud), inner)
+    client.put_object(oss.PutObjectRequest(bucket=BUCKET, key="a.txt", body=b"one"))
+    cloud.rotate(SECRET)
+    assert client.get_object(oss.GetObjectRequest(bucket=BUCKET, key="a.txt")).body.read() == b"one"
+    assert cloud.count("oss", "GetObject") == 2
+    assert inner.delays == []  # a new key, not an overloaded server: the inner retryer's delay is not asked
+
+
+def test_a_retryer_that_never_retries_still_leaves_room_for_the_rejection_retry(
+    cloud: LocalAliyun, make_provider: Callable[..., CredentialsProvider]
+) -> None:
+    client = client_with(cloud, make_provider(cloud), oss.retry.NopRetryer())
+    client.put_object(oss.PutObjectRequest(bucket=BUCKET, key="a.txt", body=b"one"))
+    cloud.rotate(SECRET)
+    assert client.get_object(oss.GetObjectRequest(bucket=BUCKET, key="a.txt")).body.read() == b"one"
+    assert fetches(cloud) == 2 and cloud.count("oss", "GetObject") == 2
+
+
+def test_an_attempt_signed_with_a_key_refreshed_mid_operation_reports_that_key(
+    cloud: LocalAliyun, make_provider: Callable[..., CredentialsProvider]
+) -> None:
+    """Between a 503 and the SDK's next attempt another thread refreshed the key (B), and B is then
+    revoked too: the rejection of the attempt signed with B must ask to replace B, not the first
+    attempt's key A (whose replacement, B, is already cached and would be 'retried' in vain)."""
+    from common_plugin.testing.state import Fault
+
+    provider = make_provider(cloud)
+
+    def meanwhile() -> None:
+        cloud.rotate(SECRET)  # A revoked
+        provider.refresh(SECRET)  # B cached, as by a background refresh
+        cloud.rotate(SECRET)  # B revoked, C current
+
+    client = client_with(cloud, provider, HookedRetryer(meanwhile))
+    client.put_object(oss.PutObjectRequest(bucket=BUCKET, key="a.txt", body=b"one"))
+    cloud.inject_fault("oss", Fault("status", status=503, code="ServiceUnavailable"), action="GetObject")
+    result = client.get_object(oss.GetObjectRequest(bucket=BUCKET, key="a.txt"), retry_max_attempts=3)
+    assert result.body.read() == b"one"
+    assert cloud.count("oss", "GetObject") == 3  # 503 (A), rejection (B), retry (C)
+    assert oss_requests(cloud, cloud.current_key(SECRET).access_key_id) == 1
+    assert provider.status().counters["retries"] == 1
+
+
+def test_a_5xx_after_the_rejection_retry_does_not_count_the_retry_twice(
+    cloud: LocalAliyun, make_provider: Callable[..., CredentialsProvider]
+) -> None:
+    from common_plugin.testing.state import Fault
+
+    provider = make_provider(cloud)
+    client = client_with(cloud, provider, HookedRetryer())
+    client.put_object(oss.PutObjectRequest(bucket=BUCKET, key="a.txt", body=b"one"))
+    # The replacement's first attempt is answered 503; the SDK's next attempt succeeds.
+    provider.add_listener(
+        lambda *_: cloud.inject_fault("oss", Fault("status", status=503, code="ServiceUnavailable")),
+        secret_name=SECRET,
+    )
+    cloud.rotate(SECRET)
+    result = client.get_object(oss.GetObjectRequest(bucket=BUCKET, key="a.txt"), retry_max_attempts=3)
+    assert result.body.read() == b"one"
+    assert cloud.count("oss", "GetObject") == 3  # rejection, the retry's 503, the SDK's own retry
+    assert provider.status().counters["retries"] == 1

@@ -370,6 +370,22 @@ def test_rejected_key_returned_again_gives_none_and_does_not_loop(
     assert source.calls[NAME] == 3
 
 
+def test_suppressing_one_rejected_key_does_not_suppress_the_next(
+    provider: CredentialsProvider, source: FakeSource, clock: ManualClock
+) -> None:
+    """The backoff after "the same key came back" holds for that key only: a rotation picked up
+    meanwhile whose key is rejected in turn is replaced at once."""
+    first = provider.get(NAME)
+    assert provider.refresh_rejected(NAME, first) is None  # the same key came back: suppressed
+    source.set(NAME, "LTAIsecondkey002", version="v2")
+    second = provider.refresh(NAME)
+    clock.advance(RefreshPolicy().rejected_backoff_seconds / 2)  # still inside the first's backoff
+    source.set(NAME, "LTAIthirdkey0003", version="v3")
+    third = provider.refresh_rejected(NAME, second)
+    assert third is not None and third.access_key_id == "LTAIthirdkey0003"
+    assert source.calls[NAME] == 4
+
+
 def test_a_failed_reactive_fetch_drops_the_key_as_its_flight_ends(
     provider: CredentialsProvider, source: FakeSource
 ) -> None:
@@ -473,6 +489,21 @@ def test_fetch_failure_after_rejection_drops_the_key_and_next_get_fetches(
     source.set(NAME, "LTAIsecondkey002", version="v2")
     assert provider.get(NAME).access_key_id == "LTAIsecondkey002"
     assert source.calls[NAME] == 4
+
+
+def test_a_source_closed_under_a_mandatory_refresh_is_not_served_around(
+    provider: CredentialsProvider, source: FakeSource, clock: ManualClock
+) -> None:
+    """A failed refresh in the mandatory window serves the still-valid token (an outage), but a
+    source that says it was closed is no outage: its ProviderClosedError reaches the caller."""
+    source.set(NAME, "STS.firstkey00001", SecurityToken="token-one", ExpireTimestamp=iso(START + 3600))
+    cred = provider.get(NAME)
+    clock.set(cred.mandatory_refresh_at)
+    source.errors.append(ProviderClosedError("the source was closed"))
+    with pytest.raises(ProviderClosedError):
+        provider.get(NAME)
+    source.errors.append(SecretFetchError("down", secret_name=NAME, retryable=True))
+    assert provider.get(NAME).security_token == "token-one"  # an outage: the valid token is served
 
 
 def test_transient_background_failure_keeps_serving_the_cached_key(
@@ -623,6 +654,64 @@ def test_a_success_resets_the_backoff(source: FakeSource, sched: ManualScheduler
     provider.close()
 
 
+class Interrupted(BaseException):
+    """Not an Exception: what a job sees when its thread is torn down (like SystemExit)."""
+
+
+def test_a_base_exception_in_the_background_job_keeps_the_chain(
+    provider: CredentialsProvider, source: FakeSource, sched: ManualScheduler, clock: ManualClock
+) -> None:
+    cred = provider.get(NAME)
+    source.errors.append(Interrupted())
+    clock.set(only_job(sched))
+    with pytest.raises(Interrupted):  # not swallowed ...
+        sched.run_due(clock.time())
+    assert clock.time() <= only_job(sched) <= clock.time() + 2.0  # ... and the chain goes on
+    assert provider.get(NAME) is cred
+
+
+@pytest.mark.parametrize("end", ["close", "forget"])
+def test_a_background_refresh_failing_after_close_or_forget_schedules_nothing(
+    provider: CredentialsProvider, source: FakeSource, sched: ManualScheduler, clock: ManualClock, end: str
+) -> None:
+    provider.get(NAME)
+    clock.set(only_job(sched))
+    source.errors.append(SecretFetchError("down", secret_name=NAME, retryable=True))
+    source.hold()
+    job = threading.Thread(target=sched.run_due, args=(clock.time(),))
+    job.start()
+    assert source.entered.wait(WAIT)  # the background refresh is in the source
+    if end == "close":
+        provider.close()
+    else:
+        provider.forget(NAME)
+    source.release()
+    join_all([job])
+    assert sched.jobs() == {}  # the failure's backoff did not bring the job back
+
+
+class UncancellableScheduler(ManualScheduler):
+    """A scheduler that cannot cancel (a job already taken by a worker, a remote scheduler down)."""
+
+    def cancel(self, job_id: str) -> None:
+        raise RuntimeError("cannot cancel " + job_id)
+
+
+def test_a_job_that_outlives_forget_fetches_nothing(
+    source: FakeSource, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    sched = UncancellableScheduler()
+    with CredentialsProvider(source, clock=clock, scheduler=sched) as provider:
+        provider.get(NAME)
+        with caplog.at_level(logging.WARNING, logger="common_plugin"):
+            provider.forget(NAME)
+        assert "could not cancel" in caplog.text
+        clock.set(only_job(sched))
+        assert sched.run_due(clock.time()) == 1  # the stale job runs ...
+        assert source.calls[NAME] == 1  # ... and does nothing
+        assert sched.jobs() == {} and provider.peek(NAME) is None
+
+
 def test_malformed_secret_in_background_keeps_the_chain(
     provider: CredentialsProvider, source: FakeSource, sched: ManualScheduler, clock: ManualClock
 ) -> None:
@@ -731,6 +820,22 @@ def test_close_during_a_fetch_installs_nothing_and_schedules_nothing(
     assert provider.peek(NAME) is None and not sched.jobs()
 
 
+def test_forget_during_a_fetch_installs_nothing_and_notifies_nobody(
+    provider: CredentialsProvider, source: FakeSource, sched: ManualScheduler
+) -> None:
+    seen: list[object] = []
+    provider.add_listener(lambda *change: seen.append(change))
+    source.hold()
+    threads, results = start_threads(1, lambda: provider.get(NAME))
+    assert source.entered.wait(WAIT)
+    provider.forget(NAME)
+    source.release()
+    join_all(threads)
+    assert isinstance(results[0], ManagedCredential)  # the waiting caller still gets its answer
+    assert provider.peek(NAME) is None and not sched.jobs()
+    assert seen == []
+
+
 def test_forget_drops_cache_and_job(
     provider: CredentialsProvider, source: FakeSource, sched: ManualScheduler
 ) -> None:
@@ -810,6 +915,25 @@ def _child_checks(provider: CredentialsProvider, source: FakeSource) -> int:
         return 0
     except BaseException:
         return 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "win32", reason="needs os.fork")
+def test_a_forked_child_keeps_each_pending_refresh_at_its_time(
+    source: FakeSource, sched: ManualScheduler, clock: ManualClock
+) -> None:
+    """The child re-schedules each chain on its own scheduler at the time it was due, not at once."""
+    with CredentialsProvider(source, clock=clock, scheduler=sched, rng=random.Random(7)) as provider:
+        provider.get(NAME)
+        due = only_job(sched)
+        assert due > clock.time()
+
+        def child() -> int:
+            restart = [t for t in threading.enumerate() if t.name == "managed-credentials-after-fork"]
+            for thread in restart:
+                thread.join(WAIT)
+            return 0 if list(sched.jobs().values()) == [due] else 7
+
+        assert run_in_child(child, timeout=3 * WAIT) == 0
 
 
 class StaleFirstSource(FakeSource):

@@ -187,3 +187,33 @@ def test_mandatory_window_is_near_expiry_and_never_past_it() -> None:
     # a mandatory margin wider than the advisory one starts with the advisory window
     wide = RefreshPolicy(mandatory_margin_seconds=600)
     assert wide.mandatory_refresh_at(hour) == wide.refresh_due_at(hour) == NOW + HOUR - 360
+
+
+def test_retry_delay_draws_below_its_cap() -> None:
+    # full jitter, not a fixed wait at the cap: processes that failed together spread their retries
+    policy = RefreshPolicy(backoff_base_seconds=1, backoff_max_seconds=300)
+    rng = _rng()
+    delays = [policy.retry_delay(5, rng) for _ in range(50)]
+    assert all(0 <= d <= 32 for d in delays)
+    assert min(delays) < 8 and max(delays) > 24
+
+
+def test_the_expiry_margin_counts_the_lifetime_from_generate_timestamp() -> None:
+    # issued an hour before this process fetched it: a 2 h lifetime, so a 720 s margin (10%), not 360 s
+    cred = _cred(generated_at=NOW - HOUR, expires_at=NOW + HOUR)
+    assert RefreshPolicy().refresh_due_at(cred) == NOW + HOUR - 720
+    # without GenerateTimestamp the lifetime starts at the fetch
+    assert RefreshPolicy().refresh_due_at(_cred(expires_at=NOW + HOUR)) == NOW + HOUR - 360
+
+
+@pytest.mark.parametrize(
+    "refresh_interval, max_age",
+    [(None, 6 * HOUR), (HOUR, HOUR), (12 * HOUR, 6 * HOUR)],
+    ids=["default", "RefreshInterval-shorter", "RefreshInterval-longer"],
+)
+def test_a_stored_copy_is_fresh_for_less_than_its_max_age(
+    refresh_interval: float | None, max_age: float
+) -> None:
+    cred = _cred(refresh_interval_seconds=refresh_interval)
+    assert RefreshPolicy().is_fresh(cred, NOW + max_age - 1)
+    assert not RefreshPolicy().is_fresh(cred, NOW + max_age)

@@ -84,7 +84,9 @@ def oss2_bucket(cloud: LocalAliyun, provider: CredentialsProvider, handler: Coun
         provider=provider,
         ak_expire_handler=handler,
     )
-    return lambda: bucket.put_object("a.txt", b"one")
+    # With headers of its own, put_object hands _do the very CaseInsensitiveDict that oss2's signer
+    # writes into (without, a fresh dict per attempt): the retry must start from the caller's copy.
+    return lambda: bucket.put_object("a.txt", b"one", headers={"x-oss-meta-origin": "retry-decision"})
 
 
 def oss_v2(cloud: LocalAliyun, provider: CredentialsProvider, handler: CountingHandler) -> Call:
@@ -206,6 +208,54 @@ def test_a_new_token_under_the_same_key_id_is_retried(
     assert fresh.security_token != scene.used.security_token
 
 
+def test_a_rejected_sts_token_replaced_by_a_permanent_key_is_retried_without_the_token(
+    cloud: LocalAliyun, make_provider: Callable[..., CredentialsProvider], adapter: str
+) -> None:
+    """The first attempt carried a SecurityToken; the replacement has none, and a token sent with a
+    permanent key is refused: the retry must not reuse the first attempt's token parameter/header."""
+    cloud.create_ram_secret(SECRET, with_sts_token=True)
+    scene = Scene(cloud, make_provider(cloud), adapter)
+    secret = cloud.state.get_secret(SECRET)
+    assert secret is not None
+    secret.with_sts_token = False  # the next version is a RAM user's AccessKey
+    cloud.rotate(SECRET)  # and the STS key is revoked at once
+    if adapter == "oss-v2":
+        # The SDK re-sends the first attempt's request with its x-oss-security-token header (its
+        # signer never removes one): no retry for this operation; the next one signs cleanly.
+        with pytest.raises(oss.exceptions.OperationError):
+            scene.call()
+        scene.assert_one_decision(retried=False)
+        scene.call()
+        assert cloud.count("oss", None, scene.provider.get(SECRET).access_key_id) == 1
+    else:
+        scene.call()
+        scene.assert_one_decision(retried=True)
+    assert scene.provider.get(SECRET).security_token is None
+
+
+def test_a_retry_rejected_in_turn_is_not_retried_again(
+    cloud: LocalAliyun, make_provider: Callable[..., CredentialsProvider], adapter: str
+) -> None:
+    """One retry per call: the replacement is revoked as soon as it has been fetched (a second
+    rotation), so the retry is rejected too, and the call fails with no second fetch or retry."""
+    cloud.create_ram_secret(SECRET)
+    scene = Scene(cloud, make_provider(cloud), adapter)
+    rotations: list[object] = []
+
+    def rotate_again(name: str, old: object, new: object) -> None:
+        if not rotations:
+            rotations.append(cloud.rotate(SECRET))  # revokes the replacement just installed
+
+    scene.provider.add_listener(rotate_again, secret_name=SECRET)
+    cloud.rotate(SECRET)
+    with pytest.raises(Exception):  # noqa: B017 - each SDK raises its own type; the counts below matter
+        scene.call()
+    assert len(rotations) == 1
+    assert scene.fetches() == scene.fetches_before + 1
+    assert scene.count(EventKind.KEY_REJECTED) == 1
+    assert scene.count(EventKind.RETRY_PERFORMED) == 1
+
+
 # -- the decision itself ---------------------------------------------------------------------------
 
 
@@ -283,6 +333,15 @@ def test_the_async_twin_follows_the_same_rule(cloud: LocalAliyun, provider: Cred
     assert fresh is not None and fresh.access_key_id == used.access_key_id
     assert handler.judgements == 3
     assert provider.status().counters["retries"] == 1
+
+
+def test_the_async_twin_says_no_retry_when_the_provider_was_closed(
+    cloud: LocalAliyun, provider: CredentialsProvider
+) -> None:
+    used = provider.get(SECRET)
+    provider.close()
+    decided = asyncio.run(decide_retry_async(provider, SECRET, used, Rejected(), CountingHandler()))
+    assert decided is None
 
 
 def test_the_provider_synonyms_are_deprecated(cloud: LocalAliyun, provider: CredentialsProvider) -> None:

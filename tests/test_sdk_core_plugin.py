@@ -302,3 +302,49 @@ def test_a_provider_closed_under_a_rejected_call_leaves_the_original_error(
     with pytest.raises(ServerException) as info:
         describe_regions(closing, cloud)
     assert info.value.error_code == "InvalidAccessKeyId.NotFound"
+
+
+def test_a_signer_passed_by_the_caller_signs_that_request(
+    cloud: LocalAliyun, make_provider: Callable[..., CredentialsProvider]
+) -> None:
+    """AcsClient's (deprecated) implementation_of_do_action(request, signer) signs with the signer it
+    is given; so does ProxyAcsClient, and it does not retry a call it did not sign."""
+    from aliyunsdkcore.auth.credentials import AccessKeyCredential
+    from aliyunsdkcore.auth.signers.access_key_signer import AccessKeySigner
+
+    other = cloud.state.create_access_key()
+    client = ProxyAcsClient(SECRET, provider=make_provider(cloud))
+    request = CommonRequest(
+        domain=cloud.rpc_endpoint, version="2015-04-01", action_name="GetCallerIdentity", product="Sts"
+    )
+    request.set_protocol_type("http")
+    signer = AccessKeySigner(AccessKeyCredential(other.access_key_id, other.access_key_secret))
+    with pytest.warns(DeprecationWarning):
+        status, _, body = client.implementation_of_do_action(request, signer)
+    assert status == 200 and json.loads(body)
+    assert cloud.count("rpc", "GetCallerIdentity", other.access_key_id) == 1
+    assert fetches(cloud) == 0  # the managed key was not even loaded
+
+
+@pytest.mark.parametrize("style", ["RPC", "ROA"])
+def test_a_permanent_key_after_an_sts_token_signs_without_the_token(style: str) -> None:
+    """The retry re-signs the same request object: the token the first attempt (an STS key) wrote
+    into its query or headers must be gone when the replacement is a permanent key."""
+    from aliyunsdkcore.request import RoaRequest, RpcRequest
+
+    from common_plugin.credentials import ManagedCredential
+    from sdk_core_plugin.proxy_acs_client import _SnapshotSigner
+
+    token = "CAIS-first-attempt-token-0001"  # noqa: S105 - a made-up token
+    sts = ManagedCredential(SECRET, "STS.firstattempt01", "sts-secret-0001", security_token=token)
+    permanent = ManagedCredential(SECRET, "LTAIsecondattempt02", "ram-secret-0002")
+    request: Any
+    if style == "RPC":
+        request = RpcRequest("Sts", "2015-04-01", "GetCallerIdentity")
+    else:
+        request = RoaRequest("CS", "2015-12-15", "DescribeClusters", method="GET", uri_pattern="/clusters")
+    first_headers, first_url = _SnapshotSigner(sts).sign("cn-hangzhou", request)
+    assert token in first_url or token in first_headers.values()
+    headers, url = _SnapshotSigner(permanent).sign("cn-hangzhou", request)
+    assert "SecurityToken" not in url and token not in url
+    assert "x-acs-security-token" not in headers and token not in headers.values()

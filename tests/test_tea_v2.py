@@ -24,6 +24,7 @@ from common_plugin.adapters.tea import (
     RefreshingTeaClient,
     TeaCredentialsProvider,
     call_with_refresh,
+    call_with_refresh_async,
 )
 from common_plugin.provider import CredentialsProvider
 from common_plugin.testing import LocalAliyun
@@ -248,6 +249,57 @@ def test_a_non_seekable_stream_argument_is_not_replayed(
     cloud.rotate(SECRET)
     assert call_with_refresh(credentials, upload, io.BytesIO(b"data")) == "ok"
     assert calls == [b"data", b"data"]  # a seekable stream is rewound for the retry
+
+
+def test_a_non_seekable_stream_argument_is_not_replayed_by_the_async_twin(
+    cloud: LocalAliyun, make_provider: Callable[..., CredentialsProvider]
+) -> None:
+    credentials = TeaCredentialsProvider(make_provider(cloud), SECRET)
+    credentials.get_credentials()
+    cloud.rotate(SECRET)
+    calls: list[Any] = []
+
+    async def upload(stream: Any) -> str:
+        calls.append(stream.read())
+        await credentials.get_credentials_async()
+        if len(calls) == 1:
+            raise _Rejected()
+        return "ok"
+
+    class OneShot(io.BytesIO):
+        def seekable(self) -> bool:
+            return False
+
+    with pytest.raises(_Rejected):
+        asyncio.run(call_with_refresh_async(credentials, upload, OneShot(b"data")))
+    assert calls == [b"data"] and fetches(cloud) == 2  # the key was still replaced for the next call
+    assert credentials.provider.status().counters["retries"] == 0
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_a_key_revoked_right_after_a_cold_fetch_is_retried(
+    cloud: LocalAliyun, make_provider: Callable[..., CredentialsProvider], flavour: str
+) -> None:
+    """Nothing was cached when the call began: the key it signed with was fetched while signing and
+    revoked at once (a rotation at the worst moment). The call still reports that exact key, and
+    is retried with its replacement."""
+    provider = make_provider(cloud)
+    credentials = TeaCredentialsProvider(provider, SECRET)
+    sts = RefreshingTeaClient(sts_client(cloud, credentials), credentials)
+    rotated: list[object] = []
+
+    def rotate_once(name: str, old: object, new: object) -> None:
+        if old is None:  # the cold fetch made while signing the first request
+            rotated.append(cloud.rotate(SECRET))
+
+    provider.add_listener(rotate_once, secret_name=SECRET)
+    if flavour == "sync":
+        assert sts.get_caller_identity().body.user_id
+    else:
+        assert asyncio.run(sts.get_caller_identity_async()).body.user_id
+    assert len(rotated) == 1 and fetches(cloud) == 2
+    assert cloud.count("sts", "GetCallerIdentity", cloud.current_key(SECRET).access_key_id) == 1
+    assert provider.status().counters["retries"] == 1
 
 
 def test_credential_client_type_and_sample(

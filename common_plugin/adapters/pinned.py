@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -32,7 +32,9 @@ from ..retry import Rewind, decide_retry
 __all__ = ["ClientLease", "PinnedCredentials", "call_with_one_retry", "rewinder_for"]
 
 T = TypeVar("T")
-_IMMUTABLE_BODIES = (bytes, bytearray, memoryview, str)
+# Sent as they are at every attempt: bytes and str, and a mapping the SDK encodes per request (Log
+# Service's get_async_sql/delete_async_sql pass ``{}``, which it sends as no body at all).
+_RESENDABLE_BODIES = (bytes, bytearray, memoryview, str, Mapping)
 
 
 class PinnedCredentials:
@@ -88,12 +90,12 @@ class PinnedCredentials:
 
 def rewinder_for(body: object) -> Rewind | None:
     """A ``rewind`` for :func:`~common_plugin.retry.decide_retry` that puts ``body`` back, or ``None``
-    when nothing needs doing (no body, or bytes/str, which the SDK re-sends as they are).
+    when nothing needs doing (no body, bytes/str, or a mapping, which the SDK re-sends as they are).
 
     A seekable file is sought back to where it stood now; anything else (a generator, a pipe, a
     socket) cannot be re-sent, and its rewind answers ``False``. Reads nothing from ``body``.
     """
-    if body is None or isinstance(body, _IMMUTABLE_BODIES):
+    if body is None or isinstance(body, _RESENDABLE_BODIES):
         return None
     seek, tell = getattr(body, "seek", None), getattr(body, "tell", None)
     seekable = getattr(body, "seekable", None)
