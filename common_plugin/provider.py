@@ -2,7 +2,8 @@
 
 Reading is lock-free: :meth:`CredentialsProvider.get` is one dict lookup of a frozen
 :class:`~common_plugin.credentials.ManagedCredential` and one float compare (with its precomputed
-``mandatory_refresh_at``), so an AccessKeyId and its secret always come from one version. :class:`CredentialsProvider` is the public facade over parts a reader can name:
+``mandatory_refresh_at``), so an AccessKeyId and its secret always come from one version.
+:class:`CredentialsProvider` is the public facade over parts a reader can name:
 
 * :mod:`~common_plugin._snapshot_cache` - the snapshots and their single-flight fetch: concurrent
   callers that need the same secret share one ``GetSecretValue``; different secrets never wait
